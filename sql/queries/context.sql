@@ -1,0 +1,3 @@
+-- name: set_account
+-- Sets the row-level-security context (account id, role) for the current transaction only.
+SELECT set_config('tipline.account_id', $1::text, true), set_config('tipline.role', $2::text, true);

@@ -1,0 +1,3 @@
+-- name: ping
+-- Proves the database answers and the app's schema is reachable.
+SELECT count(*) >= 0 FROM schema_migrations;
