@@ -16,8 +16,8 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 
 from server import db
+from server.asgi import edge_middleware
 from server.health.routes import HealthController
-from server.logs import access_log_middleware
 from server.problems import EXCEPTION_HANDLERS
 from server.settings import Settings
 
@@ -65,5 +65,5 @@ def create_app(settings: Settings) -> Litestar:
         logging_config=None,
     )
     # Outermost, so even a request that matches no route gets an id and an access-log line.
-    app.asgi_handler = access_log_middleware(app.asgi_handler)
+    app.asgi_handler = edge_middleware(app.asgi_handler)
     return app

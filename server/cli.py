@@ -109,8 +109,12 @@ def _serve(settings: Settings) -> None:
             f"tipline: listening on http://{settings.host}:{settings.port} (database: {where})",
             flush=True,
         )
-        # uvicorn installs its own SIGINT/SIGTERM handlers for a graceful stop and returns here.
-        uvicorn.Server(config).run()
+        try:
+            uvicorn.Server(config).run()
+        except KeyboardInterrupt:
+            # uvicorn drains requests on SIGINT/SIGTERM, then re-raises the signal it caught;
+            # after a graceful drain that is a requested, clean stop.
+            pass
 
 
 def _run_migrate(settings: Settings) -> None:

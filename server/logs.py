@@ -1,25 +1,19 @@
-"""Structured logs: one JSON object per line, and the request id that ties a client's error to
-the server's record of it.
+"""Structured logs: one JSON object per line, on stderr.
 
-What is logged is fixed here: method, route template, status, duration, request id. Never
-bodies, headers, query strings, tokens, handles or addresses: a seized log must not expose an
-operative.
+Log calls pass only fixed, non-secret fields through `extra=`; never bodies, headers, query
+strings, tokens, handles or addresses: a seized log must not expose an operative.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
 import sys
-import time
 from typing import Any
 
 import msgspec
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import Scope
 
-REQUEST_ID_HEADER = b"x-request-id"
-_REQUEST_ID_KEY = "tipline.request_id"
+REQUEST_ID_KEY = "tipline.request_id"
 # Attributes every LogRecord has; anything else was passed deliberately through `extra=`.
 # uvicorn adds `color_message`, an ANSI-coloured copy of the message.
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {
@@ -28,7 +22,6 @@ _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {
     "color_message",
 }
 
-_access_log = logging.getLogger("tipline.access")
 _encoder = msgspec.json.Encoder()
 
 
@@ -64,45 +57,5 @@ def configure_logging(level: str) -> None:
 
 def request_id_of(scope: Scope) -> str | None:
     state = scope.get("state") or {}
-    value = state.get(_REQUEST_ID_KEY)
+    value = state.get(REQUEST_ID_KEY)
     return value if isinstance(value, str) else None
-
-
-def access_log_middleware(app: ASGIApp) -> ASGIApp:
-    """Gives every HTTP request a fresh random id, returns it as X-Request-Id, logs one line."""
-
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await app(scope, receive, send)
-            return
-        # Generated here, never taken from the client: a client-chosen id could be used to
-        # forge or correlate log lines.
-        request_id = secrets.token_hex(16)
-        scope.setdefault("state", {})[_REQUEST_ID_KEY] = request_id
-        started = time.perf_counter()
-        status = 500
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = list(message.get("headers", []))
-                headers.append((REQUEST_ID_HEADER, request_id.encode()))
-                message["headers"] = headers
-            await send(message)
-
-        try:
-            await app(scope, receive, send_with_id)
-        finally:
-            _access_log.info(
-                "request",
-                extra={
-                    "request_id": request_id,
-                    "method": scope.get("method"),
-                    "route": scope.get("path_template", "<unmatched>"),
-                    "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                },
-            )
-
-    return middleware

@@ -112,7 +112,7 @@ def _on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> R
     if isinstance(exc, NotFoundException):
         return problem_response(request, errors.NotFound("No such resource"))
     if isinstance(exc, MethodNotAllowedException):
-        allowed = exc.headers.get("Allow") if exc.headers else None
+        allowed = (exc.headers or {}).get("allow")
         headers = {"Allow": allowed} if allowed else None
         return problem_response(request, errors.MethodNotAllowed(headers=headers))
     if exc.status_code >= 500:

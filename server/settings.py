@@ -48,7 +48,8 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     db_max_queries: PositiveInt = 1_000_000
     db_max_inactive_connection_lifetime_s: PositiveSeconds = 300.0
 
-    max_request_body_bytes: PositiveInt = 1_048_576
+    # Litestar would accept 10 MB; routes that need more (reports, uploads) raise their own limit.
+    max_request_body_bytes: PositiveInt = 65_536
     http_keepalive_timeout_s: PositiveSeconds = 5.0
     http_graceful_shutdown_s: PositiveSeconds = 10.0
     log_level: LogLevel = "INFO"

@@ -21,6 +21,7 @@ import httpx
 import msgspec
 import pytest
 import uvicorn
+from litestar import Litestar
 
 from server import migrations
 from server.app import create_app
@@ -43,6 +44,7 @@ class Cluster(msgspec.Struct, frozen=True):
 
 
 class TestDatabase(msgspec.Struct, frozen=True):
+    __test__ = False  # a fixture value, not a test class for pytest to collect
     name: str
     admin_url: str
     app_url: str
@@ -107,11 +109,10 @@ def free_port() -> int:
 class LiveServer:
     """The real app under uvicorn on a loopback port, inside the test's event loop."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, app: Litestar | None = None) -> None:
         self.settings = settings
-        config = uvicorn.Config(
-            create_app(settings), log_config=None, access_log=False, lifespan="on"
-        )
+        self.app = app or create_app(settings)
+        config = uvicorn.Config(self.app, log_config=None, access_log=False, lifespan="on")
         self._socket = socket.socket()
         self._socket.bind(("127.0.0.1", 0))
         self.port: int = self._socket.getsockname()[1]

@@ -54,3 +54,11 @@ async def test_every_response_carries_a_fresh_request_id(
     ids = {first.headers["x-request-id"], second.headers["x-request-id"]}
     assert len(ids) == 2
     assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+
+
+async def test_responses_carry_the_fixed_security_headers(http: httpx.AsyncClient) -> None:
+    for response in (await http.get("/healthz"), await http.get("/missing")):
+        assert response.headers["cache-control"] == "no-store"
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert "server" not in response.headers
+        assert "access-control-allow-origin" not in response.headers
