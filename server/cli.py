@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -17,6 +18,7 @@ from contextlib import contextmanager
 import asyncpg
 import msgspec
 import uvicorn
+from litestar import Litestar
 
 from server import migrations
 from server.app import create_app
@@ -80,6 +82,24 @@ async def _check_schema_current(url: str) -> None:
         raise StartupError(f"the database needs migrations first (run `tipline migrate`): {names}")
 
 
+def http_server_config(app: Litestar, settings: Settings) -> uvicorn.Config:
+    """The one HTTP server configuration, shared by `serve` and the test harness."""
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        # No banner: the server name and version only help an attacker pick an exploit.
+        server_header=False,
+        # Forwarded headers are trusted only from the TLS proxy, configured at the edge.
+        proxy_headers=False,
+        timeout_keep_alive=int(settings.http_keepalive_timeout_s),
+        timeout_graceful_shutdown=int(settings.http_graceful_shutdown_s),
+        lifespan="on",
+    )
+
+
 def _serve(settings: Settings) -> None:
     with _database(settings) as (app_settings, migration_url):
         assert app_settings.database_url is not None
@@ -87,19 +107,7 @@ def _serve(settings: Settings) -> None:
             asyncio.run(_migrate(migration_url))
         else:
             asyncio.run(_check_schema_current(app_settings.database_url))
-        app = create_app(app_settings)
-        config = uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            access_log=False,
-            server_header=False,
-            proxy_headers=False,
-            timeout_keep_alive=int(settings.http_keepalive_timeout_s),
-            timeout_graceful_shutdown=int(settings.http_graceful_shutdown_s),
-            lifespan="on",
-        )
+        config = http_server_config(create_app(app_settings), settings)
         where = (
             "embedded PostgreSQL in " + str(settings.pgdata_dir)
             if settings.embedded
@@ -109,12 +117,10 @@ def _serve(settings: Settings) -> None:
             f"tipline: listening on http://{settings.host}:{settings.port} (database: {where})",
             flush=True,
         )
-        try:
+        # uvicorn drains requests on SIGINT/SIGTERM, then re-raises the signal it caught; after a
+        # graceful drain that is a requested, clean stop.
+        with contextlib.suppress(KeyboardInterrupt):
             uvicorn.Server(config).run()
-        except KeyboardInterrupt:
-            # uvicorn drains requests on SIGINT/SIGTERM, then re-raises the signal it caught;
-            # after a graceful drain that is a requested, clean stop.
-            pass
 
 
 def _run_migrate(settings: Settings) -> None:

@@ -7,7 +7,6 @@ instead (SEC-API-01). A compiled msgspec decoder per type is also the fastest wa
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any, TypeVar
 
 import msgspec
@@ -20,9 +19,14 @@ T = TypeVar("T")
 JSON_MEDIA_TYPE = "application/json"
 
 
-@cache
-def _decoder(type_: type[Any]) -> msgspec.json.Decoder[Any]:
-    return msgspec.json.Decoder(type_)
+_decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
+
+
+def _decoder(type_: Any) -> msgspec.json.Decoder[Any]:
+    decoder = _decoders.get(type_)
+    if decoder is None:
+        decoder = _decoders[type_] = msgspec.json.Decoder(type_)
+    return decoder
 
 
 def decode_json(raw: bytes, type_: type[T]) -> T:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shutil
 import socket
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -25,6 +27,7 @@ from litestar import Litestar
 
 from server import migrations
 from server.app import create_app
+from server.cli import http_server_config
 from server.embedded import APP_ROLE, EmbeddedPostgres
 from server.settings import Settings, load_settings
 
@@ -50,17 +53,25 @@ class TestDatabase(msgspec.Struct, frozen=True):
     app_url: str
 
 
+def private_dir(prefix: str) -> Path:
+    """A folder outside pytest's tmp tree: pytest resets that tree to mode 0700 whenever another
+    session starts, which would lock out the unprivileged user the embedded PostgreSQL runs as."""
+    return Path(tempfile.mkdtemp(prefix=f"tipline-{prefix}-"))
+
+
 @pytest.fixture(scope="session")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def cluster() -> Iterator[Cluster]:
     external = os.environ.get("TIPLINE_TEST_DATABASE_URL")
     if external:
         yield Cluster(base_url=external)
         return
-    embedded = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "pgdata")
+    folder = private_dir("test-pg")
+    embedded = EmbeddedPostgres(folder / "pgdata")
     try:
         yield Cluster(base_url=embedded.url("postgres"))
     finally:
         embedded.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -112,7 +123,7 @@ class LiveServer:
     def __init__(self, settings: Settings, app: Litestar | None = None) -> None:
         self.settings = settings
         self.app = app or create_app(settings)
-        config = uvicorn.Config(self.app, log_config=None, access_log=False, lifespan="on")
+        config = http_server_config(self.app, settings)
         self._socket = socket.socket()
         self._socket.bind(("127.0.0.1", 0))
         self.port: int = self._socket.getsockname()[1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, private_dir
 
 BIN = Path(sys.executable).parent
 START_TIMEOUT_S = 60
@@ -63,11 +64,13 @@ class Served:
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path / "var"
+def data_dir() -> Iterator[Path]:
+    folder = private_dir("serve")
+    yield folder / "var"
     # Never leave a server behind, whatever the test did.
-    for proc in postgres_processes(tmp_path / "var" / "pgdata"):
+    for proc in postgres_processes(folder / "var" / "pgdata"):
         proc.kill()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])

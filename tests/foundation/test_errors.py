@@ -62,8 +62,10 @@ def assert_problem(response: httpx.Response, status: int, slug: str) -> dict[str
     body: dict[str, object] = response.json()
     assert body["type"] == f"urn:tipline:problem:{slug}"
     assert body["status"] == status
-    assert isinstance(body["title"], str) and body["title"]
-    assert isinstance(body["detail"], str) and body["detail"]
+    assert isinstance(body["title"], str)
+    assert body["title"]
+    assert isinstance(body["detail"], str)
+    assert body["detail"]
     assert body["request_id"] == response.headers["x-request-id"]
     return body
 
@@ -119,7 +121,8 @@ async def test_invalid_fields_are_422_with_their_json_path(
     response = await probe.post("/test-probe/sightings", json=body)
     problem = assert_problem(response, 422, "invalid-input")
     errors = problem["errors"]
-    assert isinstance(errors, list) and len(errors) == 1
+    assert isinstance(errors, list)
+    assert len(errors) == 1
     assert errors[0]["path"] == path
     assert errors[0]["message"]
 
@@ -167,4 +170,5 @@ async def test_unexpected_errors_are_a_bare_500_without_internals(
     assert set(body) == {"type", "title", "status", "detail", "request_id"}
     # The operator can find the full story by the id the client was given.
     logged = [r for r in caplog.records if getattr(r, "request_id", None) == body["request_id"]]
-    assert logged and logged[0].exc_info is not None
+    assert logged
+    assert logged[0].exc_info is not None

@@ -58,7 +58,7 @@ async def test_a_failing_migration_is_rolled_back_whole(
     )
     conn = await asyncpg.connect(database.admin_url)
     try:
-        with pytest.raises(migrations.MigrationError, match="9999_broken.sql"):
+        with pytest.raises(migrations.MigrationError, match=r"9999_broken\.sql"):
             await migrations.migrate(conn, migration_dir)
         assert await conn.fetchval("SELECT to_regclass('tipline.half_done')") is None
         assert 9999 not in {
@@ -106,7 +106,8 @@ async def test_the_app_role_owns_nothing_and_cannot_bypass_rls(database: TestDat
             "SELECT rolsuper, rolbypassrls, rolcreaterole, rolcreatedb"
             " FROM pg_roles WHERE rolname = 'tipline_app'"
         )
-        assert role is not None and not any(role.values())
+        assert role is not None
+        assert not any(role.values())
         owned = await conn.fetchval(
             "SELECT count(*) FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner"
             " WHERE r.rolname = 'tipline_app'"
