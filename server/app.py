@@ -1,7 +1,8 @@
 """`create_app(settings)`: the whole HTTP surface on one screen.
 
-Routers are listed by audience; nothing registers routes implicitly. A route is public only if
-it sits in the public router, and every other router will carry its role guard.
+Two routers. The public one holds only what must work without a session: health, enrolment
+and login. Everything else sits behind the authenticated router, whose guard refuses any route
+that declares no permission and authenticates every request (DPoP-bound session).
 """
 
 from __future__ import annotations
@@ -17,28 +18,62 @@ from litestar.openapi.plugins import JsonRenderPlugin
 
 from server import db
 from server.asgi import edge_middleware
+from server.audit.routes import AuditController
+from server.audit.sealer import Sealer
 from server.health.routes import HealthController
+from server.identity.guards import authorize, current_principal
+from server.identity.routes import (
+    AccountController,
+    InviteController,
+    LoginController,
+    SessionController,
+)
+from server.identity.service import IdentityContext
+from server.keyring import load_keyring
 from server.problems import EXCEPTION_HANDLERS
 from server.settings import Settings
 
 API_VERSION = "1"
 
 
-def _public_router() -> Router:
-    return Router(path="/", route_handlers=[HealthController])
+def public_router() -> Router:
+    return Router(path="/", route_handlers=[HealthController, LoginController])
+
+
+def authenticated_router() -> Router:
+    return Router(
+        path="/",
+        guards=[authorize],
+        route_handlers=[
+            SessionController,
+            InviteController,
+            AccountController,
+            AuditController,
+        ],
+    )
 
 
 def create_app(settings: Settings) -> Litestar:
     if settings.database_url is None:
         raise ValueError("create_app needs settings.database_url; `tipline serve` sets it")
     database_url = settings.database_url
+    # Loaded now, so a missing or unsafe key stops start-up rather than the first login.
+    identity = IdentityContext(settings, load_keyring(settings.secret_key_path))
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.pool = await db.create_pool(settings, database_url)
+        # Every replica runs one; an advisory lock lets only one seal at a time.
+        sealer = Sealer(
+            app.state.pool,
+            interval_s=settings.audit_seal_interval_s,
+            signing_key=identity.keyring.audit_signing_key,
+        )
+        sealer.start()
         try:
             yield
         finally:
+            await sealer.stop()
             await app.state.pool.close()
 
     def provide_pool(state: State) -> db.Pool:
@@ -46,11 +81,14 @@ def create_app(settings: Settings) -> Litestar:
         return pool
 
     app = Litestar(
-        route_handlers=[_public_router()],
+        route_handlers=[public_router(), authenticated_router()],
         lifespan=[lifespan],
+        state=State({"identity": identity}),
         dependencies={
             "pool": Provide(provide_pool, sync_to_thread=False),
             "settings": Provide(lambda: settings, sync_to_thread=False, use_cache=True),
+            "identity": Provide(lambda: identity, sync_to_thread=False, use_cache=True),
+            "principal": Provide(current_principal, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_request_body_bytes,

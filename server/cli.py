@@ -20,9 +20,14 @@ import msgspec
 import uvicorn
 from litestar import Litestar
 
-from server import migrations
+from server import db, migrations
 from server.app import create_app
+from server.audit import cli as audit_cli
 from server.embedded import APP_ROLE, EmbeddedPostgres
+from server.errors import TiplineError
+from server.identity import service as identity_service
+from server.identity.service import IdentityContext
+from server.keyring import KeyringError, generate_key_file, load_keyring
 from server.logs import configure_logging
 from server.settings import Settings, SettingsError, load_settings
 
@@ -38,6 +43,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (TIPLINE_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to bind (TIPLINE_PORT, default 8000)")
     commands.add_parser("migrate", help="apply pending database migrations")
+    commands.add_parser("keygen", help="write a new secret key file (refuses to overwrite)")
+    admin = commands.add_parser("admin", help="installation bootstrap")
+    admin_commands = admin.add_subparsers(dest="admin_command", required=True)
+    first = admin_commands.add_parser(
+        "create-first-investigator", help="print a one-time invite for the first investigator"
+    )
+    first.add_argument("--handle", required=True, help="the investigator's pseudonym")
+    audit_cli.add_commands(commands)
     return parser
 
 
@@ -52,6 +65,10 @@ def _database(settings: Settings) -> Iterator[tuple[Settings, str]]:
         assert settings.database_url is not None
         yield settings, settings.migration_database_url or settings.database_url
         return
+    if not settings.secret_key_path.exists():
+        # A private installation makes its own key on first start; a real deployment must
+        # provision one (`tipline keygen`) so every replica shares it.
+        generate_key_file(settings.secret_key_path)
     embedded = EmbeddedPostgres(settings.pgdata_dir.resolve())
     try:
         asyncio.run(embedded.ensure_database(settings.db_name))
@@ -131,6 +148,30 @@ def _run_migrate(settings: Settings) -> None:
         print(f"  {migration.path.name}")
 
 
+async def _first_investigator_invite(settings: Settings, handle: str) -> str:
+    assert settings.database_url is not None
+    identity = IdentityContext(settings, load_keyring(settings.secret_key_path))
+    pool = await db.create_pool(settings, settings.database_url)
+    try:
+        invite = await identity_service.bootstrap_invite(identity, pool, handle)
+    finally:
+        await pool.close()
+    return msgspec.json.encode(invite).decode()
+
+
+def _run_admin(settings: Settings, handle: str) -> None:
+    with _database(settings) as (app_settings, migration_url):
+        if settings.embedded:
+            asyncio.run(_migrate(migration_url))
+        print(asyncio.run(_first_investigator_invite(app_settings, handle)), flush=True)
+
+
+def _run_audit(settings: Settings, args: argparse.Namespace) -> int:
+    with _database(settings) as (app_settings, _):
+        assert app_settings.database_url is not None
+        return asyncio.run(audit_cli.run(args, app_settings.database_url))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # Until uvicorn takes over the signals, SIGTERM must unwind like Ctrl-C so the embedded
@@ -142,9 +183,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(settings.log_level)
         if args.command == "serve":
             _serve(settings)
-        else:
+        elif args.command == "migrate":
             _run_migrate(settings)
-    except (SettingsError, StartupError, migrations.MigrationError) as exc:
+        elif args.command == "keygen":
+            generate_key_file(settings.secret_key_path)
+            print(f"tipline: wrote a new secret key to {settings.secret_key_path}")
+        elif args.command == "admin":
+            _run_admin(settings, args.handle)
+        elif args.command == "audit":
+            return _run_audit(settings, args)
+    except FileExistsError:
+        print(
+            f"tipline: error: {settings.secret_key_path} exists; not overwritten", file=sys.stderr
+        )
+        return 2
+    except (
+        SettingsError,
+        StartupError,
+        KeyringError,
+        migrations.MigrationError,
+        TiplineError,
+    ) as exc:
         print(f"tipline: error: {exc}", file=sys.stderr)
         return 2
     except (OSError, asyncpg.PostgresError) as exc:

@@ -54,6 +54,51 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     http_graceful_shutdown_s: PositiveSeconds = 10.0
     log_level: LogLevel = "INFO"
 
+    # The installation's secret key (32 random bytes, base64): the password pepper, the key that
+    # seals TOTP seeds and the keys of the throttles' hashes all derive from it, so it must live
+    # outside the database. `tipline keygen` writes it; with the embedded database `serve`
+    # creates it on first start. Unset: `<data_dir>/secret.key`.
+    secret_key_file: Path | None = None
+    # The public URL clients use (scheme://host[:port]); DPoP proofs must name it (RFC 9449
+    # §4.3). Unset: the URL of the request as received, right for a server without a proxy.
+    public_url: str | None = None
+    # The organisation's offline root key (Ed25519, base64 of 32 bytes): invites carry its
+    # fingerprint so a new device pins it before it trusts any key directory.
+    root_public_key: str | None = None
+    organisation_name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] = "tipline"
+
+    invite_ttl_s: Annotated[int, msgspec.Meta(ge=60, le=86_400)] = 600
+    dpop_max_age_s: Annotated[int, msgspec.Meta(ge=5, le=600)] = 60
+    dpop_max_future_s: Annotated[int, msgspec.Meta(ge=0, le=60)] = 5
+
+    session_idle_operative_s: PositiveInt = 900
+    session_idle_investigator_s: PositiveInt = 900
+    session_idle_officer_s: PositiveInt = 900
+    session_idle_admin_s: PositiveInt = 900
+    session_lifetime_operative_s: PositiveInt = 43_200
+    session_lifetime_investigator_s: PositiveInt = 43_200
+    session_lifetime_officer_s: PositiveInt = 43_200
+    session_lifetime_admin_s: PositiveInt = 43_200
+
+    # Per handle: back-off doubles from `login_backoff_base_s` once `login_backoff_after`
+    # consecutive failures are reached, capped at `login_backoff_max_s`; at
+    # `login_hard_lock_after` the account is locked until an admin resets it (63B-4 §3.2.2).
+    login_backoff_after: PositiveInt = 3
+    login_backoff_base_s: PositiveSeconds = 30.0
+    login_backoff_max_s: PositiveSeconds = 3600.0
+    login_hard_lock_after: PositiveInt = 20
+    # Per source address: at most this many login and enrolment attempts per window.
+    source_attempts_per_window: PositiveInt = 30
+    source_window_s: PositiveInt = 60
+
+    # Each argon2 verification holds 64 MiB: this many at once, and this many queued before
+    # further logins are refused with 429 instead of exhausting memory.
+    password_hash_concurrency: PositiveInt = 4
+    password_hash_max_waiting: NonNegativeInt = 32
+
+    # How often new audit events are sealed into the hash chain and a signed checkpoint.
+    audit_seal_interval_s: PositiveSeconds = 5.0
+
     @property
     def embedded(self) -> bool:
         return self.database_url is None
@@ -61,6 +106,18 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     @property
     def pgdata_dir(self) -> Path:
         return self.data_dir / "pgdata"
+
+    @property
+    def secret_key_path(self) -> Path:
+        return self.secret_key_file or self.data_dir / "secret.key"
+
+    def session_idle_s(self, role: str) -> int:
+        value: int = getattr(self, f"session_idle_{role}_s")
+        return value
+
+    def session_lifetime_s(self, role: str) -> int:
+        value: int = getattr(self, f"session_lifetime_{role}_s")
+        return value
 
 
 def env_name(field: str) -> str:

@@ -15,6 +15,7 @@ import shutil
 import socket
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -29,7 +30,9 @@ from server import migrations
 from server.app import create_app
 from server.cli import http_server_config
 from server.embedded import APP_ROLE, EmbeddedPostgres
+from server.keyring import generate_key_file
 from server.settings import Settings, load_settings
+from tests.actors import World
 
 
 class Cluster(msgspec.Struct, frozen=True):
@@ -107,7 +110,9 @@ async def database(cluster: Cluster, template_database: str) -> AsyncIterator[Te
 
 @pytest.fixture
 def settings(database: TestDatabase, tmp_path: Path) -> Settings:
-    return load_settings({}, database_url=database.app_url, data_dir=str(tmp_path))
+    settings = load_settings({}, database_url=database.app_url, data_dir=str(tmp_path))
+    generate_key_file(settings.secret_key_path)
+    return settings
 
 
 def free_port() -> int:
@@ -156,3 +161,21 @@ async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
 async def http(live_server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=live_server.base_url, timeout=10) as client:
         yield client
+
+
+@pytest.fixture
+async def world(live_server: LiveServer) -> AsyncIterator[World]:
+    world = World(live_server.app, live_server.base_url)
+    yield world
+    await world.close()
+
+
+@asynccontextmanager
+async def world_with(settings: Settings, **overrides: object) -> AsyncIterator[World]:
+    """A live server and its world with some settings changed (short timeouts, low limits)."""
+    async with LiveServer(msgspec.structs.replace(settings, **overrides)) as server:
+        world = World(server.app, server.base_url)
+        try:
+            yield world
+        finally:
+            await world.close()

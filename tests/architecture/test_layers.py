@@ -26,6 +26,7 @@ PLUMBING = {
     "db",
     "embedded",
     "errors",
+    "keyring",
     "logs",
     "migrations",
     "problems",

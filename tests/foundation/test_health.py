@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import httpx
+import msgspec
 import pytest
 
-from server.settings import load_settings
+from server.settings import Settings
 from tests.conftest import LiveServer, free_port
 
 PROBLEM = "application/problem+json"
@@ -21,10 +22,12 @@ async def test_readyz_is_ready_when_the_database_answers(http: httpx.AsyncClient
     assert response.json() == {"status": "ready"}
 
 
-async def test_readyz_is_503_problem_when_the_database_is_unreachable() -> None:
+async def test_readyz_is_503_problem_when_the_database_is_unreachable(settings: Settings) -> None:
     # Nothing listens on this port, so every pool connection attempt is refused.
     url = f"postgresql://tipline_app@127.0.0.1:{free_port()}/tipline"
-    settings = load_settings({}, database_url=url, db_pool_min_size="0", db_connect_timeout_s="2")
+    settings = msgspec.structs.replace(
+        settings, database_url=url, db_pool_min_size=0, db_connect_timeout_s=2.0
+    )
     async with LiveServer(settings) as server, httpx.AsyncClient(base_url=server.base_url) as http:
         response = await http.get("/readyz")
         assert (await http.get("/healthz")).status_code == 200

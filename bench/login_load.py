@@ -1,0 +1,747 @@
+"""Logins per second at Tipline's argon2 parameters, and `GET /v1/me` latency while they run.
+
+Run from the repository root: `.venv/bin/python bench/login_load.py` (about 5 minutes; --help).
+
+The identity issue asks for two figures: how many logins per second per core the argon2id
+parameters (t=3, m=64 MiB, p=4, two verifications per login) allow, and whether `GET /v1/me`
+p99 stays within 2x of its unloaded value while logins saturate the hashing limit.
+
+One embedded PostgreSQL in a temporary folder, migrated and holding two accounts, serves one
+`tipline serve` process per configuration (`--configs`), each on its own loopback port with
+DATABASE_URL pointing at that PostgreSQL, so every configuration runs in the same run against
+the same database. A configuration `cN` sets TIPLINE_PASSWORD_HASH_CONCURRENCY=N; `cN-nice` is
+the same server with one change applied from outside the tree, the fix this benchmark proposes:
+the threads that run argon2 drop to nice 19 (see `serve_niced`).
+
+Per round, for each configuration in turn (order alternating round by round):
+
+- unloaded: this process sends `GET /v1/me` (a real DPoP-bound session, a fresh proof per
+  request, via the reference client) at a fixed rate, open loop, for `--seconds`;
+- loaded: a separate load-generator process (this file, `--login-load`) keeps `--login-workers`
+  wrong-password logins in flight against an existing handle, so the argon2 semaphore is full
+  and has waiters; after `--warmup` s the same `/v1/me` probe runs for `--seconds`, then the
+  generator stops and drains its in-flight logins before the next phase starts.
+
+What a login costs here: the wrong password for an existing, active handle. The server runs
+both argon2id verifications (the password, then the duress password's dummy of equal cost),
+then records the failure and an audit row, and answers 401. A successful login costs the same
+two verifications plus a few more statements; repeating one account's successful login would
+need a fresh TOTP step (30 s) per login. To keep the load from turning into 429s, the servers
+run with TIPLINE_SOURCE_ATTEMPTS_PER_WINDOW, TIPLINE_LOGIN_BACKOFF_AFTER and
+TIPLINE_LOGIN_HARD_LOCK_AFTER raised to 1,000,000; everything else is the default.
+
+CPU use of every party (server, PostgreSQL, load generator, probe, the rest of the machine) is
+read from /proc for each phase, and the run-queue wait of the server's event-loop thread and of
+the PostgreSQL backends from /proc/<pid>/task/<tid>/schedstat, which shows whether a slower
+`/v1/me` came from waiting for a core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import resource
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import parse_qs, urlsplit
+
+import asyncpg
+import httpx
+import pyotp
+import pyrage
+from litestar import Litestar
+
+from clients.reference_client.api import Session, TiplineClient
+from clients.reference_client.device import DeviceKeyPair
+from server import migrations
+from server.embedded import APP_ROLE, EmbeddedPostgres
+from server.identity.passwords import PARAMETERS
+from server.keyring import generate_key_file
+
+HOST = "127.0.0.1"
+THIS_FILE = str(Path(__file__).resolve())
+DB_NAME = "tipline_bench_login"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+INVESTIGATOR = "bench-investigator"
+LOAD_TARGET = "bench-load-target"
+WRONG_PASSWORD = "not the password of this account at all"  # noqa: S105  (the point of it)
+# High enough that the throttles never answer during the benchmark; the schema stores them
+# as int4.
+UNTHROTTLED = "1000000"
+CONFIG_PATTERN = re.compile(r"^c([1-9][0-9]?)(-nice)?$")
+NICE_ARGON2 = 19
+LOGIN_TIMEOUT_S = 120.0
+READY = "ready"
+STOP = "stop"
+
+
+# --- the proposed fix, applied from outside the tree -------------------------------------------
+
+
+def _lower_priority() -> None:
+    # Linux keeps the nice value per thread and a new thread inherits its creator's, so the
+    # lane threads argon2 starts from this executor thread run at nice 19 too.
+    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE_ARGON2)
+
+
+def _niced_executor(app: Litestar) -> None:
+    # PasswordHasher runs argon2 on the loop's default executor (run_in_executor(None, ...)).
+    executor = ThreadPoolExecutor(thread_name_prefix="argon2-niced", initializer=_lower_priority)
+    asyncio.get_running_loop().set_default_executor(executor)
+
+
+def serve_niced(port: int) -> int:
+    """`tipline serve`, except that the default executor's threads run at nice 19."""
+    from server import cli
+    from server.app import create_app as original
+
+    def create_app(settings: Any) -> Litestar:
+        app = original(settings)
+        app.on_startup.append(_niced_executor)
+        return app
+
+    # `serve` looks the factory up in its module at call time; everything else is unchanged.
+    vars(cli)["create_app"] = create_app
+    return cli.main(["serve", "--port", str(port)])
+
+
+# --- login load (child process) ----------------------------------------------------------------
+
+
+async def login_load(url: str, handle: str, workers: int, warmup_s: float, max_s: float) -> None:
+    """Keeps `workers` logins in flight until "stop" on stdin, then prints what completed."""
+    completions: list[tuple[float, int, float]] = []
+    stopping = asyncio.Event()
+    async with TiplineClient(url, DeviceKeyPair.generate(), timeout_s=LOGIN_TIMEOUT_S) as client:
+
+        async def worker() -> None:
+            while not stopping.is_set():
+                started = time.monotonic()
+                try:
+                    status = (
+                        await client.login_response(handle, WRONG_PASSWORD, "000000")
+                    ).status_code
+                except httpx.HTTPError:
+                    status = 0
+                ended = time.monotonic()
+                completions.append((ended, status, ended - started))
+
+        tasks = [asyncio.create_task(worker()) for _ in range(workers)]
+        await asyncio.sleep(warmup_s)
+        print(READY, flush=True)
+        stop_line = asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop_line, timeout=max_s)
+        stopping.set()
+        # Draining the in-flight logins leaves the server idle for the next phase.
+        await asyncio.wait(tasks, timeout=LOGIN_TIMEOUT_S)
+    print(json.dumps({"completions": completions}), flush=True)
+
+
+# --- measurements (parent process) -------------------------------------------------------------
+
+
+def _process_tree(pid: int) -> list[int]:
+    pids, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        pids.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                todo.extend(int(p) for p in (task / "children").read_text().split())
+            except OSError:
+                continue
+    return pids
+
+
+def _cpu_seconds(pids: Sequence[int]) -> float:
+    ticks = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        # utime and stime are fields 14 and 15, i.e. 12 and 13 after the command name.
+        fields = stat.rpartition(")")[2].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / CLOCK_TICKS
+
+
+def _schedstat(pid: int, tid: int) -> tuple[float, float, int]:
+    """Seconds on a core, seconds runnable but waiting for one, and times scheduled in."""
+    try:
+        run_ns, wait_ns, slices = Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()
+    except (OSError, ValueError):
+        return 0.0, 0.0, 0
+    return int(run_ns) / 1e9, int(wait_ns) / 1e9, int(slices)
+
+
+def _machine_cpu_seconds() -> float:
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return (sum(values) - values[3] - values[4]) / CLOCK_TICKS
+
+
+def _own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass
+class Snapshot:
+    at: float
+    server: float
+    postgres: float
+    generator: float
+    probe: float
+    machine: float
+    loop_thread: tuple[float, float, int]
+    backends: tuple[float, float, int]
+
+    @classmethod
+    def take(cls, server_pid: int, postgres_pid: int, generator_pid: int | None) -> Snapshot:
+        backends = [_schedstat(pid, pid) for pid in _process_tree(postgres_pid)]
+        return cls(
+            at=time.monotonic(),
+            server=_cpu_seconds([server_pid]),
+            postgres=_cpu_seconds(_process_tree(postgres_pid)),
+            generator=_cpu_seconds([generator_pid]) if generator_pid else 0.0,
+            probe=_own_cpu_seconds(),
+            machine=_machine_cpu_seconds(),
+            # The main thread is the one running the event loop (uvicorn's Server.run).
+            loop_thread=_schedstat(server_pid, server_pid),
+            backends=(
+                sum(b[0] for b in backends),
+                sum(b[1] for b in backends),
+                sum(b[2] for b in backends),
+            ),
+        )
+
+
+@dataclass
+class Phase:
+    seconds: float
+    probe_ok: int
+    probe_failed: int
+    p50_ms: float
+    p99_ms: float
+    late_p99_ms: float
+    cpu: dict[str, float]
+    loop_wait_us_per_slice: float
+    loop_cpu_us_per_probe: float
+    backend_wait_us_per_slice: float
+    logins: int = 0
+    login_statuses: dict[int, int] = field(default_factory=dict)
+
+
+def _delta(before: Snapshot, after: Snapshot) -> tuple[dict[str, float], tuple[float, ...]]:
+    cpu = {
+        "server": after.server - before.server,
+        "postgres": after.postgres - before.postgres,
+        "generator": after.generator - before.generator,
+        "probe": after.probe - before.probe,
+        "machine": after.machine - before.machine,
+    }
+    loop = tuple(a - b for a, b in zip(after.loop_thread, before.loop_thread, strict=True))
+    backends = tuple(a - b for a, b in zip(after.backends, before.backends, strict=True))
+    return cpu, (*loop, *backends)
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def probe_me(
+    client: TiplineClient, session: Session, rate: float, seconds: float
+) -> tuple[list[float], list[float], int]:
+    """Open loop: request i is due at start + i/rate whatever happened to the earlier ones.
+
+    Latency runs from just before the proof is made to the response; lateness (how far behind
+    its due time a request started) shows when this process itself was short of a core.
+    """
+    latencies: list[float] = []
+    lateness: list[float] = []
+    failed = 0
+
+    async def one(due: float) -> None:
+        nonlocal failed
+        started = time.monotonic()
+        lateness.append(started - due)
+        try:
+            response = await client.call("GET", "/v1/me", session)
+        except httpx.HTTPError:
+            failed += 1
+            return
+        if response.status_code != 200:
+            failed += 1
+            return
+        latencies.append(time.monotonic() - started)
+
+    start = time.monotonic() + 0.01
+    tasks = []
+    for i in range(round(rate * seconds)):
+        due = start + i / rate
+        delay = due - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(due)))
+    await asyncio.gather(*tasks)
+    return latencies, lateness, failed
+
+
+@dataclass
+class Target:
+    name: str
+    concurrency: int
+    niced: bool
+    port: int
+    process: subprocess.Popen[bytes]
+    log: IO[bytes]
+    log_path: Path
+    client: TiplineClient | None = None
+    unloaded: list[Phase] = field(default_factory=list)
+    loaded: list[Phase] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def server_environment(app_url: str, workdir: Path, concurrency: int = 4) -> dict[str, str]:
+    # A stray TIPLINE_* or DATABASE_URL in the caller's shell must not change what is measured.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIPLINE_")}
+    env.update(
+        DATABASE_URL=app_url,
+        TIPLINE_DATA_DIR=str(workdir),
+        TIPLINE_SOURCE_ATTEMPTS_PER_WINDOW=UNTHROTTLED,
+        TIPLINE_LOGIN_BACKOFF_AFTER=UNTHROTTLED,
+        TIPLINE_LOGIN_HARD_LOCK_AFTER=UNTHROTTLED,
+        TIPLINE_PASSWORD_HASH_CONCURRENCY=str(concurrency),
+    )
+    return env
+
+
+def start_target(name: str, app_url: str, workdir: Path) -> Target:
+    match = CONFIG_PATTERN.match(name)
+    if match is None:
+        raise SystemExit(f"bad configuration {name!r}: expected cN or cN-nice")
+    concurrency, niced = int(match.group(1)), match.group(2) is not None
+    port = _free_port()
+    if niced:
+        command = [sys.executable, THIS_FILE, "--serve-niced", str(port)]
+    else:
+        command = [sys.executable, "-m", "server.cli", "serve", "--port", str(port)]
+    log_path = workdir / f"server-{name}.log"
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        command,
+        env=server_environment(app_url, workdir, concurrency),
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    return Target(name, concurrency, niced, port, process, log, log_path)
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def wait_ready(target: Target, timeout_s: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    with httpx.Client(timeout=2.0) as client:
+        while time.monotonic() < deadline:
+            if target.process.poll() is not None:
+                raise RuntimeError(f"{target.name} exited:\n{_tail(target.log_path)}")
+            try:
+                if client.get(f"{target.url}/readyz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+    raise RuntimeError(f"{target.name} not ready in {timeout_s:.0f} s:\n{_tail(target.log_path)}")
+
+
+def _stop_process(process: subprocess.Popen[bytes], timeout_s: float = 20.0) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+
+
+async def prepare_database(embedded: EmbeddedPostgres) -> None:
+    await embedded.ensure_database(DB_NAME)
+    conn = await asyncpg.connect(embedded.url(DB_NAME))
+    try:
+        await migrations.migrate(conn)
+    finally:
+        await conn.close()
+
+
+def first_invite_code(app_url: str, workdir: Path) -> str:
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "server.cli", "admin", "create-first-investigator"),
+            *("--handle", INVESTIGATOR),
+        ],
+        env=server_environment(app_url, workdir),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    line = [ln for ln in done.stdout.splitlines() if ln.startswith("{")][-1]
+    code: str = json.loads(line)["payload"]["code"]
+    return code
+
+
+async def enrol(client: TiplineClient, code: str) -> tuple[str, str]:
+    """Enrols and confirms through the reference client; returns password and TOTP seed."""
+    password = secrets.token_urlsafe(18)
+    recipient = str(pyrage.x25519.Identity.generate().to_public())
+    enrolment = await client.enrol(code, password, recipient)
+    seed = parse_qs(urlsplit(enrolment.otpauth_uri).query)["secret"][0]
+    # The previous step's code confirms, so the first login can use the current one.
+    await client.confirm_enrolment(enrolment.account_id, pyotp.TOTP(seed).at(time.time() - 30))
+    return password, seed
+
+
+async def set_up_accounts(url: str, code: str, device: DeviceKeyPair) -> Session:
+    """The probe's investigator, logged in, and the operative whose handle the load hits."""
+    async with TiplineClient(url, device) as client:
+        password, seed = await enrol(client, code)
+        session = await client.login(INVESTIGATOR, password, pyotp.TOTP(seed).now())
+        invite = await client.invite(session, "operative", LOAD_TARGET)
+    async with TiplineClient(url, DeviceKeyPair.generate()) as target:
+        await enrol(target, invite.code)
+    return session
+
+
+def _phase(
+    before: Snapshot,
+    after: Snapshot,
+    latencies: list[float],
+    lateness: list[float],
+    failed: int,
+) -> Phase:
+    cpu, sched = _delta(before, after)
+    loop_run, loop_wait, loop_slices, _, pg_wait, pg_slices = sched
+    ok = len(latencies)
+    return Phase(
+        seconds=after.at - before.at,
+        probe_ok=ok,
+        probe_failed=failed,
+        p50_ms=_percentile(latencies, 0.50) * 1e3,
+        p99_ms=_percentile(latencies, 0.99) * 1e3,
+        late_p99_ms=_percentile(lateness, 0.99) * 1e3,
+        cpu=cpu,
+        loop_wait_us_per_slice=loop_wait / max(1, loop_slices) * 1e6,
+        loop_cpu_us_per_probe=loop_run / max(1, ok) * 1e6,
+        backend_wait_us_per_slice=pg_wait / max(1, pg_slices) * 1e6,
+    )
+
+
+async def measure_unloaded(
+    target: Target, session: Session, postgres_pid: int, args: argparse.Namespace
+) -> Phase:
+    assert target.client is not None
+    before = Snapshot.take(target.process.pid, postgres_pid, None)
+    latencies, lateness, failed = await probe_me(target.client, session, args.rate, args.seconds)
+    after = Snapshot.take(target.process.pid, postgres_pid, None)
+    return _phase(before, after, latencies, lateness, failed)
+
+
+async def measure_loaded(
+    target: Target, session: Session, postgres_pid: int, args: argparse.Namespace
+) -> Phase:
+    assert target.client is not None
+    generator = await asyncio.create_subprocess_exec(
+        *(sys.executable, THIS_FILE, "--login-load", target.url),
+        *("--login-workers", str(args.login_workers), "--warmup", str(args.warmup)),
+        *("--max-seconds", str(args.seconds + 60)),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        assert generator.stdin is not None
+        assert generator.stdout is not None
+        line = await asyncio.wait_for(generator.stdout.readline(), 60)
+        if line.decode().strip() != READY:
+            raise RuntimeError(f"login load did not start: {line!r}")
+        before = Snapshot.take(target.process.pid, postgres_pid, generator.pid)
+        latencies, lateness, failed = await probe_me(
+            target.client, session, args.rate, args.seconds
+        )
+        after = Snapshot.take(target.process.pid, postgres_pid, generator.pid)
+        generator.stdin.write(f"{STOP}\n".encode())
+        await generator.stdin.drain()
+        output = await asyncio.wait_for(generator.stdout.read(), 180)
+        await asyncio.wait_for(generator.wait(), 10)
+    finally:
+        if generator.returncode is None:
+            generator.kill()
+            await generator.wait()
+    phase = _phase(before, after, latencies, lateness, failed)
+    completions = json.loads(output.decode().strip().splitlines()[-1])["completions"]
+    in_window = [c for c in completions if before.at <= c[0] <= after.at]
+    phase.logins = len(in_window)
+    for _, status, _ in in_window:
+        phase.login_statuses[status] = phase.login_statuses.get(status, 0) + 1
+    return phase
+
+
+# --- report ------------------------------------------------------------------------------------
+
+
+def _span(values: Sequence[float], fmt: str) -> str:
+    median, low, high = (
+        format(v, fmt) for v in (statistics.median(values), min(values), max(values))
+    )
+    return f"{median} ({low}..{high})"
+
+
+def _per_s(phases: Sequence[Phase], key: str) -> list[float]:
+    return [p.cpu[key] / p.seconds for p in phases]
+
+
+def report(targets: Sequence[Target], cores: int) -> str:
+    out = [
+        f"Login throughput (wrong password, existing handle: 2 argon2id verifications each, "
+        f"{cores} cores on the machine)",
+        "",
+        "| config | logins/s | logins/s per core (/ "
+        f"{cores}) | server CPU, cores busy | logins per server CPU-s | login answers |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for t in targets:
+        rates = [p.logins / p.seconds for p in t.loaded]
+        per_cpu = [p.logins / p.cpu["server"] for p in t.loaded]
+        statuses: dict[int, int] = {}
+        for p in t.loaded:
+            for status, count in p.login_statuses.items():
+                statuses[status] = statuses.get(status, 0) + count
+        answers = ", ".join(f"{n} x {s or 'error'}" for s, n in sorted(statuses.items()))
+        out.append(
+            f"| {t.name} | {_span(rates, '.2f')} | {_span([r / cores for r in rates], '.2f')} "
+            f"| {_span(_per_s(t.loaded, 'server'), '.2f')} | {_span(per_cpu, '.2f')} "
+            f"| {answers} |"
+        )
+    out += [
+        "",
+        "GET /v1/me latency, ms (open loop; p99 ratio paired round by round)",
+        "",
+        "| config | p50 unloaded | p99 unloaded | p50 loaded | p99 loaded "
+        "| p99 loaded / unloaded | within 2x | probe failures | probe late p99, loaded |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for t in targets:
+        ratios = [b.p99_ms / a.p99_ms for a, b in zip(t.unloaded, t.loaded, strict=True)]
+        failures = sum(p.probe_failed for p in (*t.unloaded, *t.loaded))
+        out.append(
+            f"| {t.name} | {_span([p.p50_ms for p in t.unloaded], '.1f')} "
+            f"| {_span([p.p99_ms for p in t.unloaded], '.1f')} "
+            f"| {_span([p.p50_ms for p in t.loaded], '.1f')} "
+            f"| {_span([p.p99_ms for p in t.loaded], '.1f')} | {_span(ratios, '.2f')} "
+            f"| {'yes' if statistics.median(ratios) <= 2 else 'NO'} | {failures} "
+            f"| {_span([p.late_p99_ms for p in t.loaded], '.1f')} |"
+        )
+    out += [
+        "",
+        "What shared the cores (CPU seconds per wall second, median of rounds; 1.00 = one core). "
+        "`other` = the machine minus the four columns before it (other tipline servers, "
+        "the rest of the host).",
+        "",
+        "| config | phase | server | postgres | login generator | probe | other | machine busy |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    parts = ("server", "postgres", "generator", "probe")
+    for t in targets:
+        for label, phases in (("unloaded", t.unloaded), ("loaded", t.loaded)):
+            cells = [f"{statistics.median(_per_s(phases, k)):.2f}" for k in parts]
+            other = [
+                max(0.0, p.cpu["machine"] - sum(p.cpu[k] for k in parts)) / p.seconds
+                for p in phases
+            ]
+            out.append(
+                f"| {t.name} | {label} | {' | '.join(cells)} | {statistics.median(other):.2f} "
+                f"| {statistics.median(_per_s(phases, 'machine')):.2f} |"
+            )
+    out += [
+        "",
+        "Why (from /proc schedstat): time runnable but waiting for a core, per time it got one",
+        "",
+        "| config | phase | event-loop thread wait us/slice | event-loop CPU us per /me "
+        "| PostgreSQL backends wait us/slice |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for t in targets:
+        for label, phases in (("unloaded", t.unloaded), ("loaded", t.loaded)):
+            out.append(
+                f"| {t.name} | {label} "
+                f"| {_span([p.loop_wait_us_per_slice for p in phases], '.0f')} "
+                f"| {_span([p.loop_cpu_us_per_probe for p in phases], '.0f')} "
+                f"| {_span([p.backend_wait_us_per_slice for p in phases], '.0f')} |"
+            )
+    return "\n".join(out)
+
+
+# --- driver ------------------------------------------------------------------------------------
+
+
+async def run_rounds(
+    targets: list[Target], session: Session, postgres_pid: int, args: argparse.Namespace
+) -> None:
+    for round_no in range(1, args.rounds + 1):
+        order = targets if round_no % 2 else list(reversed(targets))
+        for target in order:
+            unloaded = await measure_unloaded(target, session, postgres_pid, args)
+            loaded = await measure_loaded(target, session, postgres_pid, args)
+            target.unloaded.append(unloaded)
+            target.loaded.append(loaded)
+            print(
+                f"round {round_no} {target.name}: /v1/me p99 {unloaded.p99_ms:.1f} -> "
+                f"{loaded.p99_ms:.1f} ms, {loaded.logins / loaded.seconds:.2f} logins/s, "
+                f"server {loaded.cpu['server'] / loaded.seconds:.2f} cores, "
+                f"machine {loaded.cpu['machine'] / loaded.seconds:.2f}",
+                flush=True,
+            )
+
+
+async def drive(
+    targets: list[Target], code: str, postgres_pid: int, args: argparse.Namespace
+) -> None:
+    device = DeviceKeyPair.generate()
+    session = await set_up_accounts(targets[0].url, code, device)
+    # One session, one device key: a proof names the URL it is sent to, so each server
+    # gets its own client, but the session lives in the shared database.
+    clients = [TiplineClient(target.url, device) for target in targets]
+    for target, client in zip(targets, clients, strict=True):
+        target.client = client
+    try:
+        for client in clients:  # warm-up: connections, prepared statements
+            await probe_me(client, session, args.rate, 1.0)
+        await run_rounds(targets, session, postgres_pid, args)
+    finally:
+        for client in clients:
+            await client.__aexit__()
+
+
+def describe(args: argparse.Namespace, targets: Sequence[Target]) -> str:
+    parameters = (
+        f"argon2id t={PARAMETERS.time_cost} m={PARAMETERS.memory_cost // 1024} MiB "
+        f"p={PARAMETERS.parallelism}"
+    )
+    configs = "; ".join(
+        f"{t.name} = TIPLINE_PASSWORD_HASH_CONCURRENCY={t.concurrency}"
+        + (" + argon2 threads at nice 19" if t.niced else "")
+        for t in targets
+    )
+    load = os.getloadavg()
+    return (
+        f"{parameters}; {configs}; TIPLINE_PASSWORD_HASH_MAX_WAITING=32 (default)\n"
+        f"{args.rounds} rounds x (unloaded {args.seconds:g} s, loaded {args.warmup:g} s warm-up "
+        f"+ {args.seconds:g} s), /v1/me at {args.rate:g}/s open loop, "
+        f"{args.login_workers} logins in flight; Python {sys.version.split()[0]}, "
+        f"{os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+    )
+
+
+def benchmark(args: argparse.Namespace) -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="tipline-login-bench-"))
+    embedded: EmbeddedPostgres | None = None
+    targets: list[Target] = []
+    started = time.monotonic()
+    try:
+        embedded = EmbeddedPostgres(workdir / "pgdata")
+        asyncio.run(prepare_database(embedded))
+        app_url = embedded.url(DB_NAME, user=APP_ROLE)
+        generate_key_file(workdir / "secret.key")
+        code = first_invite_code(app_url, workdir)
+        for name in args.configs:
+            targets.append(start_target(name, app_url, workdir))
+        for target in targets:
+            wait_ready(target)
+        print(describe(args, targets), flush=True)
+        asyncio.run(drive(targets, code, embedded.pid, args))
+        print()
+        print(report(targets, os.cpu_count() or 1))
+        print(f"\ntotal {time.monotonic() - started:.0f} s", flush=True)
+        return 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    finally:
+        for target in targets:
+            _stop_process(target.process)
+            target.log.close()
+        if embedded is not None:
+            embedded.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--configs", nargs="+", default=["c4", "c1", "c4-nice"])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=15.0, help="length of each probe")
+    parser.add_argument("--warmup", type=float, default=3.0, help="login load before probing")
+    parser.add_argument("--rate", type=float, default=50.0, help="/v1/me requests per second")
+    parser.add_argument("--login-workers", type=int, default=8, help="logins kept in flight")
+    parser.add_argument("--login-load", metavar="URL", help=argparse.SUPPRESS)
+    parser.add_argument("--max-seconds", type=float, default=120.0, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-niced", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve_niced is not None:
+        return serve_niced(args.serve_niced)
+    if args.login_load is not None:
+        asyncio.run(
+            login_load(
+                args.login_load, LOAD_TARGET, args.login_workers, args.warmup, args.max_seconds
+            )
+        )
+        return 0
+    # SIGTERM must unwind like Ctrl-C so the `finally` stops the servers and PostgreSQL.
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    return benchmark(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

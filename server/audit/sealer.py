@@ -1,0 +1,131 @@
+"""Seals committed audit events into the hash chain and signs the new head.
+
+Sealing is separate from `record` so appends never queue on a shared chain head: each action
+inserts its event concurrently, and one sealer (across all replicas, by an advisory lock) links
+them afterwards. The window in which an unsealed event could be removed unnoticed is the
+sealer's interval; SEC-LOG-03 asks for appends to be serialised, and they are, here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import asyncpg
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from server import db
+from server.audit import queries, service
+
+_log = logging.getLogger("tipline.audit.sealer")
+
+DEFAULT_BATCH = 1000
+
+
+async def seal_pending(
+    pool: db.Pool, *, batch: int = DEFAULT_BATCH, signing_key: Ed25519PrivateKey | None
+) -> int:
+    """Seals up to `batch` events in one transaction; returns how many it sealed."""
+    if batch < 1:
+        raise ValueError("batch must be at least 1")
+    async with db.transaction(pool, role=service.AUDITOR_ROLE) as conn:
+        # Taken before the head is read: a second sealer waits here, then (READ COMMITTED)
+        # reads the head the first one committed, so positions can never fork.
+        await queries.take_seal_lock(conn)
+        head = await queries.head(conn)
+        position, previous = (head.position, head.chain_hash) if head else (0, service.ZERO_HASH)
+        events = await queries.unsealed_events(conn, limit=batch)
+        if not events:
+            return 0
+        links = []
+        for event in events:
+            position += 1
+            entry = service.entry_hash(event)
+            previous = service.next_chain_hash(previous, entry)
+            links.append(
+                queries.ChainLink(
+                    position=position, event_id=event.id, entry_hash=entry, chain_hash=previous
+                )
+            )
+        await queries.append_chain(conn, links)
+        if signing_key is not None:
+            await queries.append_checkpoint(
+                conn,
+                position=position,
+                chain_hash=previous,
+                signature=signing_key.sign(service.checkpoint_message(position, previous)),
+            )
+        return len(links)
+
+
+def load_signing_key(pem: bytes) -> Ed25519PrivateKey:
+    """The sealer's Ed25519 key from an unencrypted PKCS#8 PEM."""
+    key = serialization.load_pem_private_key(pem, password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError("the audit signing key must be an Ed25519 private key")
+    return key
+
+
+class Sealer:
+    """Runs `seal_pending` every `interval_s` seconds in the background (app lifespan)."""
+
+    def __init__(
+        self,
+        pool: db.Pool,
+        *,
+        interval_s: float,
+        signing_key: Ed25519PrivateKey | None,
+        batch: int = DEFAULT_BATCH,
+    ) -> None:
+        if interval_s <= 0:
+            raise ValueError("interval_s must be positive")
+        self._pool = pool
+        self._interval_s = interval_s
+        self._signing_key = signing_key
+        self._batch = batch
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is not None:
+            raise RuntimeError("the sealer is already running")
+        self._stopping.clear()
+        self._task = asyncio.create_task(self._run(), name="tipline-audit-sealer")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stopping.set()
+        try:
+            await asyncio.wait_for(task, timeout=self._interval_s + 5)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            await self._seal_all()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=self._interval_s)
+
+    async def _seal_all(self) -> None:
+        try:
+            # Drain a backlog in batches, each its own short transaction.
+            while (
+                await seal_pending(self._pool, batch=self._batch, signing_key=self._signing_key)
+                == self._batch
+                and not self._stopping.is_set()
+            ):
+                pass
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            # A failover or restart of PostgreSQL: nothing is lost, the events stay unsealed
+            # until the next pass.
+            _log.warning("audit sealing failed; retrying", extra={"error": type(exc).__name__})
+        except Exception:
+            # Anything else is a bug, but the sealer must keep running: unsealed events are
+            # exactly the window in which deletion goes unnoticed.
+            _log.exception("audit sealing failed unexpectedly; retrying")

@@ -1,0 +1,61 @@
+"""Permissions are data: one role -> permission table; whatever is absent is denied.
+
+Every authenticated route declares exactly one permission (`opt={"permission": ...}`); a route
+that declares none is refused by the guard and fails the architecture test.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    OPERATIVE = "operative"
+    INVESTIGATOR = "investigator"
+    OFFICER = "officer"
+    ADMIN = "admin"
+
+
+class Permission(StrEnum):
+    SESSION_OWN = "session:own:use"
+    DEVICE_REVOKE_OWN = "device:own:revoke"
+    DURESS_SET = "account:own:set-duress"
+    INVITE_CREATE = "invite:any:create"
+    ACCOUNT_LIST = "account:any:list"
+    ACCOUNT_MANAGE = "account:any:manage"
+    DEVICE_REVOKE_ANY = "device:any:revoke"
+    AUDIT_READ = "audit:any:read"
+
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.OPERATIVE: frozenset(
+        {Permission.SESSION_OWN, Permission.DEVICE_REVOKE_OWN, Permission.DURESS_SET}
+    ),
+    Role.INVESTIGATOR: frozenset(
+        {
+            Permission.SESSION_OWN,
+            Permission.DEVICE_REVOKE_OWN,
+            Permission.INVITE_CREATE,
+            Permission.ACCOUNT_LIST,
+            Permission.AUDIT_READ,
+        }
+    ),
+    Role.OFFICER: frozenset({Permission.SESSION_OWN, Permission.DEVICE_REVOKE_OWN}),
+    # Admins run the installation but hold no content key: they manage accounts and devices,
+    # never reports, leads or evidence (DESIGN §1).
+    Role.ADMIN: frozenset(
+        {
+            Permission.SESSION_OWN,
+            Permission.DEVICE_REVOKE_OWN,
+            Permission.INVITE_CREATE,
+            Permission.ACCOUNT_LIST,
+            Permission.ACCOUNT_MANAGE,
+            Permission.DEVICE_REVOKE_ANY,
+            Permission.AUDIT_READ,
+        }
+    ),
+}
+
+
+def allows(role: Role, permission: Permission) -> bool:
+    return permission in ROLE_PERMISSIONS.get(role, frozenset())

@@ -1,0 +1,34 @@
+"""Who is asking: established once per request from the session token and DPoP proof."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from uuid import UUID
+
+import msgspec
+
+from server import db
+from server.identity.permissions import Role
+
+# Service contexts for row-level security (0003_identity.sql): never a person's role.
+AUTHENTICATOR = "authenticator"
+
+
+class Principal(msgspec.Struct, frozen=True):
+    account_id: UUID
+    role: Role
+    handle: str
+    session_id: UUID
+    device_id: UUID
+    # A session opened with the duress password: it must see nothing real.
+    duress: bool
+
+
+def acting_as(pool: db.Pool, principal: Principal) -> AbstractAsyncContextManager[db.Connection]:
+    """The request's transaction, with row-level security keyed to this principal."""
+    return db.transaction(pool, account_id=principal.account_id, role=principal.role)
+
+
+def as_authenticator(pool: db.Pool) -> AbstractAsyncContextManager[db.Connection]:
+    """A transaction for work done before anyone is known: login, enrolment, session checks."""
+    return db.transaction(pool, role=AUTHENTICATOR)
