@@ -244,6 +244,8 @@ class Phase:
     late_p99_ms: float
     cpu: dict[str, float]
     loop_wait_us_per_slice: float
+    loop_on_cpu: float
+    loop_waiting: float
     loop_cpu_us_per_probe: float
     backend_wait_us_per_slice: float
     logins: int = 0
@@ -469,6 +471,8 @@ def _phase(
         late_p99_ms=_percentile(lateness, 0.99) * 1e3,
         cpu=cpu,
         loop_wait_us_per_slice=loop_wait / max(1, loop_slices) * 1e6,
+        loop_on_cpu=loop_run / (after.at - before.at),
+        loop_waiting=loop_wait / (after.at - before.at),
         loop_cpu_us_per_probe=loop_run / max(1, ok) * 1e6,
         backend_wait_us_per_slice=pg_wait / max(1, pg_slices) * 1e6,
     )
@@ -602,16 +606,19 @@ def report(targets: Sequence[Target], cores: int) -> str:
             )
     out += [
         "",
-        "Why (from /proc schedstat): time runnable but waiting for a core, per time it got one",
+        "Why (from /proc schedstat of the server's event-loop thread and of every PostgreSQL "
+        "process): on a core and runnable-but-waiting, in cores (seconds per wall second); "
+        "wait per time scheduled in, in us",
         "",
-        "| config | phase | event-loop thread wait us/slice | event-loop CPU us per /me "
-        "| PostgreSQL backends wait us/slice |",
-        "| --- | --- | --- | --- | --- |",
+        "| config | phase | loop thread on CPU | loop thread waiting | loop wait us/slice "
+        "| loop CPU us per /me | PostgreSQL wait us/slice |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for t in targets:
         for label, phases in (("unloaded", t.unloaded), ("loaded", t.loaded)):
             out.append(
-                f"| {t.name} | {label} "
+                f"| {t.name} | {label} | {_span([p.loop_on_cpu for p in phases], '.3f')} "
+                f"| {_span([p.loop_waiting for p in phases], '.3f')} "
                 f"| {_span([p.loop_wait_us_per_slice for p in phases], '.0f')} "
                 f"| {_span([p.loop_cpu_us_per_probe for p in phases], '.0f')} "
                 f"| {_span([p.backend_wait_us_per_slice for p in phases], '.0f')} |"

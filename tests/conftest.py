@@ -28,7 +28,6 @@ from litestar import Litestar
 
 from server import migrations
 from server.app import create_app
-from server.cli import http_server_config
 from server.embedded import APP_ROLE, EmbeddedPostgres
 from server.keyring import generate_key_file
 from server.settings import Settings, load_settings
@@ -123,12 +122,16 @@ def free_port() -> int:
 
 
 class LiveServer:
-    """The real app under uvicorn on a loopback port, inside the test's event loop."""
+    """The real app on a loopback port, inside the test's event loop, so a test can reach into
+    its state (the clock, the pool). uvicorn serves it here because it runs in-process; the
+    end-to-end tests run `tipline serve` itself, under granian."""
 
     def __init__(self, settings: Settings, app: Litestar | None = None) -> None:
         self.settings = settings
         self.app = app or create_app(settings)
-        config = http_server_config(self.app, settings)
+        config = uvicorn.Config(
+            self.app, log_config=None, access_log=False, server_header=False, lifespan="on"
+        )
         self._socket = socket.socket()
         self._socket.bind(("127.0.0.1", 0))
         self.port: int = self._socket.getsockname()[1]

@@ -9,6 +9,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import free_port, private_dir
@@ -34,6 +35,15 @@ def test_serve_runs_on_embedded_postgres_stops_cleanly_and_restarts(
     assert first.wait_ready() < START_TIMEOUT_S
     assert postgres_processes(pgdata), "the embedded PostgreSQL should be running"
 
+    # What the production HTTP server itself sends: no banner, the fixed headers, problem+json.
+    missing = httpx.get(f"{first.url}/no-such-route", timeout=5)
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    # granian always names itself and cannot be told not to (granian issue #594); it gives no
+    # version. The TLS proxy in deploy/ strips the header at the edge.
+    assert missing.headers.get("server", "granian") == "granian"
+    assert missing.headers["x-content-type-options"] == "nosniff"
+
     client = subprocess.run(
         [BIN / "tipline-client", "--server", first.url, "readyz"],
         capture_output=True,
@@ -45,7 +55,7 @@ def test_serve_runs_on_embedded_postgres_stops_cleanly_and_restarts(
 
     code, stdout, stderr = first.stop(stop_signal)
     assert code == 0, stderr
-    assert f"listening on http://127.0.0.1:{first.port}" in stdout
+    assert f"serving http://127.0.0.1:{first.port}" in stdout
     assert postgres_processes(pgdata) == [], "stopping serve must stop its PostgreSQL"
     assert all(line.startswith("{") for line in stderr.splitlines()), "logs are JSON lines"
 
