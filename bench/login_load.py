@@ -215,17 +215,18 @@ class Snapshot:
     backends: tuple[float, float, int]
 
     @classmethod
-    def take(cls, server_pid: int, postgres_pid: int, generator_pid: int | None) -> Snapshot:
+    def take(
+        cls, server_pid: int, loop_pid: int, postgres_pid: int, generator_pid: int | None
+    ) -> Snapshot:
         backends = [_schedstat(pid, pid) for pid in _process_tree(postgres_pid)]
         return cls(
             at=time.monotonic(),
-            server=_cpu_seconds([server_pid]),
+            server=_cpu_seconds(_process_tree(server_pid)),
             postgres=_cpu_seconds(_process_tree(postgres_pid)),
             generator=_cpu_seconds([generator_pid]) if generator_pid else 0.0,
             probe=_own_cpu_seconds(),
             machine=_machine_cpu_seconds(),
-            # The main thread is the one running the event loop (uvicorn's Server.run).
-            loop_thread=_schedstat(server_pid, server_pid),
+            loop_thread=_schedstat(loop_pid, loop_pid),
             backends=(
                 sum(b[0] for b in backends),
                 sum(b[1] for b in backends),
@@ -320,6 +321,9 @@ class Target:
     log: IO[bytes]
     log_path: Path
     client: TiplineClient | None = None
+    # `tipline serve` is granian: a supervising process and a forked worker whose main thread
+    # runs the asyncio loop (its Rust I/O runs on tokio threads beside it).
+    loop_pid: int = 0
     unloaded: list[Phase] = field(default_factory=list)
     loaded: list[Phase] = field(default_factory=list)
 
@@ -387,6 +391,8 @@ def wait_ready(target: Target, timeout_s: float = 90.0) -> None:
                 raise RuntimeError(f"{target.name} exited:\n{_tail(target.log_path)}")
             try:
                 if client.get(f"{target.url}/readyz").status_code == 200:
+                    workers = _process_tree(target.process.pid)[1:]
+                    target.loop_pid = workers[0] if workers else target.process.pid
                     return
             except httpx.TransportError:
                 pass
@@ -482,9 +488,9 @@ async def measure_unloaded(
     target: Target, session: Session, postgres_pid: int, args: argparse.Namespace
 ) -> Phase:
     assert target.client is not None
-    before = Snapshot.take(target.process.pid, postgres_pid, None)
+    before = Snapshot.take(target.process.pid, target.loop_pid, postgres_pid, None)
     latencies, lateness, failed = await probe_me(target.client, session, args.rate, args.seconds)
-    after = Snapshot.take(target.process.pid, postgres_pid, None)
+    after = Snapshot.take(target.process.pid, target.loop_pid, postgres_pid, None)
     return _phase(before, after, latencies, lateness, failed)
 
 
@@ -506,11 +512,11 @@ async def measure_loaded(
         line = await asyncio.wait_for(generator.stdout.readline(), 60)
         if line.decode().strip() != READY:
             raise RuntimeError(f"login load did not start: {line!r}")
-        before = Snapshot.take(target.process.pid, postgres_pid, generator.pid)
+        before = Snapshot.take(target.process.pid, target.loop_pid, postgres_pid, generator.pid)
         latencies, lateness, failed = await probe_me(
             target.client, session, args.rate, args.seconds
         )
-        after = Snapshot.take(target.process.pid, postgres_pid, generator.pid)
+        after = Snapshot.take(target.process.pid, target.loop_pid, postgres_pid, generator.pid)
         generator.stdin.write(f"{STOP}\n".encode())
         await generator.stdin.drain()
         output = await asyncio.wait_for(generator.stdout.read(), 180)
@@ -678,8 +684,12 @@ def describe(args: argparse.Namespace, targets: Sequence[Target]) -> str:
         for t in targets
     )
     load = os.getloadavg()
+    processes = len(_process_tree(targets[0].process.pid))
     return (
         f"{parameters}; {configs}; TIPLINE_PASSWORD_HASH_MAX_WAITING=32 (default)\n"
+        f"each server: `tipline serve`, {processes} processes (loop thread = pid "
+        f"{targets[0].loop_pid} for {targets[0].name}), DATABASE_URL = one shared embedded "
+        "PostgreSQL\n"
         f"{args.rounds} rounds x (unloaded {args.seconds:g} s, loaded {args.warmup:g} s warm-up "
         f"+ {args.seconds:g} s), /v1/me at {args.rate:g}/s open loop, "
         f"{args.login_workers} logins in flight; Python {sys.version.split()[0]}, "

@@ -16,9 +16,9 @@ from contextlib import contextmanager
 
 import asyncpg
 import msgspec
-from granian.server.mp import MPServer as Granian
 from granian.constants import HTTPModes, Interfaces
 from granian.http import HTTP1Settings
+from granian.server.mp import MPServer as Granian
 from litestar import Litestar
 
 from server import db, migrations
