@@ -1,6 +1,6 @@
 """Logins per second at Tipline's argon2 parameters, and `GET /v1/me` latency while they run.
 
-Run from the repository root: `.venv/bin/python bench/login_load.py` (about 5 minutes; --help).
+Run from the repository root: `.venv/bin/python bench/login_load.py` (about 6 minutes; --help).
 
 The identity issue asks for two figures: how many logins per second per core the argon2id
 parameters (t=3, m=64 MiB, p=4, two verifications per login) allow, and whether `GET /v1/me`
@@ -87,7 +87,11 @@ WRONG_PASSWORD = "not the password of this account at all"  # noqa: S105  (the p
 UNTHROTTLED = "1000000"
 CONFIG_PATTERN = re.compile(r"^c([1-9][0-9]?)(-nice)?$")
 NICE_ARGON2 = 19
-LOGIN_TIMEOUT_S = 120.0
+LOGIN_TIMEOUT_S = 60.0
+# Bounds each phase: in-flight logins get this long to finish once the load stops, a probe
+# request this long to answer (a slower one counts as a failure, at this latency).
+LOGIN_DRAIN_S = 15.0
+PROBE_TIMEOUT_S = 5.0
 READY = "ready"
 STOP = "stop"
 
@@ -151,7 +155,10 @@ async def login_load(url: str, handle: str, workers: int, warmup_s: float, max_s
             await asyncio.wait_for(stop_line, timeout=max_s)
         stopping.set()
         # Draining the in-flight logins leaves the server idle for the next phase.
-        await asyncio.wait(tasks, timeout=LOGIN_TIMEOUT_S)
+        _, pending = await asyncio.wait(tasks, timeout=LOGIN_DRAIN_S)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
     print(json.dumps({"completions": completions}), flush=True)
 
 
@@ -212,13 +219,12 @@ class Snapshot:
     probe: float
     machine: float
     loop_thread: tuple[float, float, int]
-    backends: tuple[float, float, int]
+    backends: dict[int, tuple[float, float, int]]
 
     @classmethod
     def take(
         cls, server_pid: int, loop_pid: int, postgres_pid: int, generator_pid: int | None
     ) -> Snapshot:
-        backends = [_schedstat(pid, pid) for pid in _process_tree(postgres_pid)]
         return cls(
             at=time.monotonic(),
             server=_cpu_seconds(_process_tree(server_pid)),
@@ -227,18 +233,14 @@ class Snapshot:
             probe=_own_cpu_seconds(),
             machine=_machine_cpu_seconds(),
             loop_thread=_schedstat(loop_pid, loop_pid),
-            backends=(
-                sum(b[0] for b in backends),
-                sum(b[1] for b in backends),
-                sum(b[2] for b in backends),
-            ),
+            backends={pid: _schedstat(pid, pid) for pid in _process_tree(postgres_pid)},
         )
 
 
 @dataclass
 class Phase:
     seconds: float
-    probe_ok: int
+    probes: int
     probe_failed: int
     p50_ms: float
     p99_ms: float
@@ -262,7 +264,11 @@ def _delta(before: Snapshot, after: Snapshot) -> tuple[dict[str, float], tuple[f
         "machine": after.machine - before.machine,
     }
     loop = tuple(a - b for a, b in zip(after.loop_thread, before.loop_thread, strict=True))
-    backends = tuple(a - b for a, b in zip(after.backends, before.backends, strict=True))
+    # Only processes alive at both ends: a backend that ended in between has no delta.
+    both = after.backends.keys() & before.backends.keys()
+    backends = tuple(
+        sum(after.backends[pid][i] - before.backends[pid][i] for pid in both) for i in range(3)
+    )
     return cpu, (*loop, *backends)
 
 
@@ -279,7 +285,8 @@ async def probe_me(
     """Open loop: request i is due at start + i/rate whatever happened to the earlier ones.
 
     Latency runs from just before the proof is made to the response; lateness (how far behind
-    its due time a request started) shows when this process itself was short of a core.
+    its due time a request started) shows when this process itself was short of a core. Every
+    request has a latency: a failed one its time to fail, one past PROBE_TIMEOUT_S that bound.
     """
     latencies: list[float] = []
     lateness: list[float] = []
@@ -290,14 +297,13 @@ async def probe_me(
         started = time.monotonic()
         lateness.append(started - due)
         try:
-            response = await client.call("GET", "/v1/me", session)
-        except httpx.HTTPError:
+            response = await asyncio.wait_for(
+                client.call("GET", "/v1/me", session), PROBE_TIMEOUT_S
+            )
+            failed += response.status_code != 200
+        except (httpx.HTTPError, TimeoutError):
             failed += 1
-            return
-        if response.status_code != 200:
-            failed += 1
-            return
-        latencies.append(time.monotonic() - started)
+        latencies.append(min(time.monotonic() - started, PROBE_TIMEOUT_S))
 
     start = time.monotonic() + 0.01
     tasks = []
@@ -467,10 +473,10 @@ def _phase(
 ) -> Phase:
     cpu, sched = _delta(before, after)
     loop_run, loop_wait, loop_slices, _, pg_wait, pg_slices = sched
-    ok = len(latencies)
+    probes = len(latencies)
     return Phase(
         seconds=after.at - before.at,
-        probe_ok=ok,
+        probes=probes,
         probe_failed=failed,
         p50_ms=_percentile(latencies, 0.50) * 1e3,
         p99_ms=_percentile(latencies, 0.99) * 1e3,
@@ -479,15 +485,37 @@ def _phase(
         loop_wait_us_per_slice=loop_wait / max(1, loop_slices) * 1e6,
         loop_on_cpu=loop_run / (after.at - before.at),
         loop_waiting=loop_wait / (after.at - before.at),
-        loop_cpu_us_per_probe=loop_run / max(1, ok) * 1e6,
+        loop_cpu_us_per_probe=loop_run / max(1, probes) * 1e6,
         backend_wait_us_per_slice=pg_wait / max(1, pg_slices) * 1e6,
     )
+
+
+async def settle(target: Target, idle_cores: float = 0.1, limit_s: float = 30.0) -> None:
+    """Waits until the server is idle: probes that timed out or logins still queued from the
+    previous phase would otherwise be measured as the unloaded value."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        before = _cpu_seconds(_process_tree(target.process.pid))
+        await asyncio.sleep(1.0)
+        if _cpu_seconds(_process_tree(target.process.pid)) - before < idle_cores:
+            return
+
+
+def check_alive(target: Target) -> None:
+    # A worker that died (e.g. killed for memory: each running hash holds 64 MiB) leaves a
+    # server that accepts connections and answers nothing; that is a failed run, not a figure.
+    if target.process.poll() is not None or not Path(f"/proc/{target.loop_pid}").exists():
+        raise RuntimeError(
+            f"{target.name}: the server's worker process is gone:\n{_tail(target.log_path)}"
+        )
 
 
 async def measure_unloaded(
     target: Target, session: Session, postgres_pid: int, args: argparse.Namespace
 ) -> Phase:
     assert target.client is not None
+    check_alive(target)
+    await settle(target)
     before = Snapshot.take(target.process.pid, target.loop_pid, postgres_pid, None)
     latencies, lateness, failed = await probe_me(target.client, session, args.rate, args.seconds)
     after = Snapshot.take(target.process.pid, target.loop_pid, postgres_pid, None)
@@ -519,12 +547,13 @@ async def measure_loaded(
         after = Snapshot.take(target.process.pid, target.loop_pid, postgres_pid, generator.pid)
         generator.stdin.write(f"{STOP}\n".encode())
         await generator.stdin.drain()
-        output = await asyncio.wait_for(generator.stdout.read(), 180)
+        output = await asyncio.wait_for(generator.stdout.read(), LOGIN_DRAIN_S + 30)
         await asyncio.wait_for(generator.wait(), 10)
     finally:
         if generator.returncode is None:
             generator.kill()
             await generator.wait()
+    check_alive(target)
     phase = _phase(before, after, latencies, lateness, failed)
     completions = json.loads(output.decode().strip().splitlines()[-1])["completions"]
     in_window = [c for c in completions if before.at <= c[0] <= after.at]
@@ -572,21 +601,24 @@ def report(targets: Sequence[Target], cores: int) -> str:
         )
     out += [
         "",
-        "GET /v1/me latency, ms (open loop; p99 ratio paired round by round)",
+        "GET /v1/me latency, ms (open loop; p99 ratio paired round by round; a request that "
+        f"failed or took over {PROBE_TIMEOUT_S:g} s counts at its time, at most "
+        f"{PROBE_TIMEOUT_S:g} s)",
         "",
         "| config | p50 unloaded | p99 unloaded | p50 loaded | p99 loaded "
-        "| p99 loaded / unloaded | within 2x | probe failures | probe late p99, loaded |",
+        "| p99 loaded / unloaded | within 2x | failed (of sent) | probe late p99, loaded |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for t in targets:
         ratios = [b.p99_ms / a.p99_ms for a, b in zip(t.unloaded, t.loaded, strict=True)]
         failures = sum(p.probe_failed for p in (*t.unloaded, *t.loaded))
+        sent = sum(p.probes for p in (*t.unloaded, *t.loaded))
         out.append(
             f"| {t.name} | {_span([p.p50_ms for p in t.unloaded], '.1f')} "
             f"| {_span([p.p99_ms for p in t.unloaded], '.1f')} "
             f"| {_span([p.p50_ms for p in t.loaded], '.1f')} "
             f"| {_span([p.p99_ms for p in t.loaded], '.1f')} | {_span(ratios, '.2f')} "
-            f"| {'yes' if statistics.median(ratios) <= 2 else 'NO'} | {failures} "
+            f"| {'yes' if statistics.median(ratios) <= 2 else 'NO'} | {failures} of {sent} "
             f"| {_span([p.late_p99_ms for p in t.loaded], '.1f')} |"
         )
     out += [
@@ -730,15 +762,17 @@ def benchmark(args: argparse.Namespace) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+def _interrupt(signum: int, frame: object) -> None:
+    # As Ctrl-C: inside asyncio.run that cancels the main task (so every `finally` runs in
+    # order) instead of raising in whichever task happens to be running.
+    os.kill(os.getpid(), signal.SIGINT)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--configs", nargs="+", default=["c4", "c1", "c4-nice"])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=15.0, help="length of each probe")
+    parser.add_argument("--seconds", type=float, default=12.0, help="length of each probe")
     parser.add_argument("--warmup", type=float, default=3.0, help="login load before probing")
     parser.add_argument("--rate", type=float, default=50.0, help="/v1/me requests per second")
     parser.add_argument("--login-workers", type=int, default=8, help="logins kept in flight")
@@ -756,7 +790,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 0
     # SIGTERM must unwind like Ctrl-C so the `finally` stops the servers and PostgreSQL.
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    # A shell starts background jobs with SIGINT ignored; restore Python's handler so that
+    # asyncio.run takes it over and the SIGTERM above has something to forward to.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     return benchmark(args)
 
 

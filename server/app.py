@@ -7,6 +7,7 @@ that declares no permission and authenticates every request (DPoP-bound session)
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -20,6 +21,8 @@ from server import db
 from server.asgi import edge_middleware
 from server.audit.routes import AuditController
 from server.audit.sealer import Sealer
+from server.events.hub import EventHub
+from server.events.routes import EventsController
 from server.health.routes import HealthController
 from server.identity.guards import authorize, current_principal
 from server.identity.routes import (
@@ -28,10 +31,14 @@ from server.identity.routes import (
     LoginController,
     SessionController,
 )
-from server.identity.service import IdentityContext
+from server.identity.service import IdentityContext, sweep_expired
 from server.keyring import load_keyring
+from server.keys.routes import KeysController
+from server.messages.routes import MessageController
 from server.problems import EXCEPTION_HANDLERS
+from server.reports.routes import ReportController
 from server.settings import Settings
+from server.tasks import Periodic
 
 API_VERSION = "1"
 
@@ -48,6 +55,10 @@ def authenticated_router() -> Router:
             SessionController,
             InviteController,
             AccountController,
+            KeysController,
+            ReportController,
+            MessageController,
+            EventsController,
             AuditController,
         ],
     )
@@ -69,10 +80,28 @@ def create_app(settings: Settings) -> Litestar:
             interval_s=settings.audit_seal_interval_s,
             signing_key=identity.keyring.audit_signing_key,
         )
+        sweeper = Periodic(
+            "identity-sweeper",
+            settings.housekeeping_interval_s,
+            functools.partial(sweep_expired, identity, app.state.pool),
+        )
+        # One LISTEN connection per process fans notifications out to its event streams.
+        events = EventHub(
+            database_url,
+            max_pending=settings.events_max_pending,
+            heartbeat_s=settings.events_heartbeat_s,
+            replay_batch=settings.events_replay_batch,
+            connect_timeout_s=settings.db_connect_timeout_s,
+        )
+        app.state.events = events
         sealer.start()
+        sweeper.start()
+        await events.start()
         try:
             yield
         finally:
+            await events.stop()
+            await sweeper.stop()
             await sealer.stop()
             await app.state.pool.close()
 

@@ -39,13 +39,18 @@ async def create_pool(settings: Settings, dsn: str) -> Pool:
 
 @asynccontextmanager
 async def transaction(
-    pool: Pool, *, account_id: UUID | None = None, role: str | None = None
+    pool: Pool, *, account_id: UUID | None = None, role: str | None = None, duress: bool = False
 ) -> AsyncIterator[Connection]:
-    """A transaction whose RLS context is this account (or nobody, for anonymous requests)."""
+    """A transaction whose RLS context is this account (or nobody, for anonymous requests).
+
+    `duress` marks a session opened with a duress password: the policies give it nothing real
+    to read and nothing to change.
+    """
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(
             query("context.set_account"),
             str(account_id) if account_id else "",
             role or "",
+            "true" if duress else "false",
         )
         yield conn

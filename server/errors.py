@@ -6,7 +6,7 @@ SQL or input echoed back, because error bodies reach phones on hostile networks.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import msgspec
 
@@ -29,11 +29,14 @@ class TiplineError(Exception):
         *,
         fields: Sequence[FieldProblem] = (),
         headers: dict[str, str] | None = None,
+        extensions: Mapping[str, str | int] | None = None,
     ) -> None:
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.fields = tuple(fields)
         self.headers = headers or {}
+        # RFC 9457 §3.2 extension members a client acts on (e.g. `current_version`).
+        self.extensions = dict(extensions or {})
 
 
 class BadRequest(TiplineError):

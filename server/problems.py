@@ -40,15 +40,19 @@ class Problem(msgspec.Struct, omit_defaults=True):
 
 def problem_response(
     request: Request[Any, Any, Any], exc: errors.TiplineError
-) -> Response[Problem]:
-    body = Problem(
-        type=TYPE_PREFIX + exc.slug,
-        title=exc.title,
-        status=exc.status,
-        detail=exc.detail,
-        request_id=request_id_of(request.scope),
-        errors=list(exc.fields) or None,
+) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = msgspec.to_builtins(
+        Problem(
+            type=TYPE_PREFIX + exc.slug,
+            title=exc.title,
+            status=exc.status,
+            detail=exc.detail,
+            request_id=request_id_of(request.scope),
+            errors=list(exc.fields) or None,
+        )
     )
+    # Extension members (RFC 9457 §3.2) never override the standard ones.
+    body.update({k: v for k, v in exc.extensions.items() if k not in body})
     return Response(
         body, status_code=exc.status, media_type=PROBLEM_MEDIA_TYPE, headers=exc.headers
     )
@@ -96,11 +100,13 @@ def _field_problems(exc: ValidationException) -> list[errors.FieldProblem]:
 
 def _on_tipline_error(
     request: Request[Any, Any, Any], exc: errors.TiplineError
-) -> Response[Problem]:
+) -> Response[dict[str, Any]]:
     return problem_response(request, exc)
 
 
-def _on_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
+def _on_validation(
+    request: Request[Any, Any, Any], exc: ValidationException
+) -> Response[dict[str, Any]]:
     problems = _field_problems(exc)
     if not problems:
         # Litestar raises a bare ValidationException when the body is not JSON at all.
@@ -108,7 +114,9 @@ def _on_validation(request: Request[Any, Any, Any], exc: ValidationException) ->
     return problem_response(request, errors.InvalidInput(fields=problems))
 
 
-def _on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
+def _on_http_exception(
+    request: Request[Any, Any, Any], exc: HTTPException
+) -> Response[dict[str, Any]]:
     if isinstance(exc, NotFoundException):
         return problem_response(request, errors.NotFound("No such resource"))
     if isinstance(exc, MethodNotAllowedException):
@@ -125,7 +133,7 @@ def _on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> R
     return problem_response(request, problem)
 
 
-def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     _log.error(
         "unhandled exception",
         exc_info=exc,

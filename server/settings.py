@@ -7,6 +7,7 @@ service must never fall back to a guess.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
@@ -60,6 +61,10 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # outside the database. `tipline keygen` writes it; with the embedded database `serve`
     # creates it on first start. Unset: `<data_dir>/secret.key`.
     secret_key_file: Path | None = None
+    # Addresses of the TLS proxies in front of the service, comma-separated. Only a request
+    # whose peer is one of them has its client address taken from X-Forwarded-For (the entry the
+    # proxy appended); anyone else's forwarded headers are ignored (SEC-AUTHZ-06).
+    trusted_proxies: str = ""
     # The public URL clients use (scheme://host[:port]); DPoP proofs must name it (RFC 9449
     # §4.3). Unset: the URL of the request as received, right for a server without a proxy.
     public_url: str | None = None
@@ -97,8 +102,27 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     password_hash_concurrency: PositiveInt = 4
     password_hash_max_waiting: NonNegativeInt = 32
 
+    # Reports and messages: the largest age ciphertext accepted, and the most recipients an
+    # envelope may name (every investigator, plus the operative for a reply).
+    max_report_ciphertext_bytes: Annotated[int, msgspec.Meta(ge=1024, le=4 * 1024 * 1024)] = (
+        1_048_576
+    )
+    max_message_ciphertext_bytes: Annotated[int, msgspec.Meta(ge=1024, le=4 * 1024 * 1024)] = (
+        262_144
+    )
+    max_envelope_recipients: Annotated[int, msgspec.Meta(ge=1, le=256)] = 32
+
+    # Live events: a comment line keeps idle streams (and the session check) alive this often;
+    # a subscriber this many events behind is dropped (it reconnects with Last-Event-ID); a
+    # reconnect replays at most this many missed events per page.
+    events_heartbeat_s: PositiveSeconds = 15.0
+    events_max_pending: PositiveInt = 256
+    events_replay_batch: PositiveInt = 500
+
     # How often new audit events are sealed into the hash chain and a signed checkpoint.
     audit_seal_interval_s: PositiveSeconds = 5.0
+    # How often expired DPoP replay entries and closed throttle windows are deleted.
+    housekeeping_interval_s: PositiveSeconds = 60.0
 
     @property
     def embedded(self) -> bool:
@@ -107,6 +131,14 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     @property
     def pgdata_dir(self) -> Path:
         return self.data_dir / "pgdata"
+
+    @property
+    def trusted_proxy_addresses(self) -> frozenset[str]:
+        return frozenset(
+            str(ipaddress.ip_address(part.strip()))
+            for part in self.trusted_proxies.split(",")
+            if part.strip()
+        )
 
     @property
     def secret_key_path(self) -> Path:
@@ -136,9 +168,14 @@ def load_settings(environ: Mapping[str, str], **overrides: object) -> Settings:
     try:
         # strict=False lets msgspec parse "8000" into an int and "var" into a Path, while the
         # Meta constraints still apply.
-        return msgspec.convert(raw, Settings, strict=False, dec_hook=_decode_path)
+        settings = msgspec.convert(raw, Settings, strict=False, dec_hook=_decode_path)
     except msgspec.ValidationError as exc:
         raise SettingsError(_describe(exc)) from None
+    try:
+        _ = settings.trusted_proxy_addresses
+    except ValueError:
+        raise SettingsError(f"{env_name('trusted_proxies')}: not a list of IP addresses") from None
+    return settings
 
 
 def _decode_path(type_: type, value: object) -> object:

@@ -34,7 +34,8 @@ def decode_json(raw: bytes, type_: type[T]) -> T:
         value: T = _decoder(type_).decode(raw)
     except msgspec.ValidationError as exc:
         raise InvalidInput(fields=[_field_problem(str(exc))]) from None
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
+        # RecursionError: JSON nested deeper than the decoder will follow.
         raise BadRequest("The request body is not valid JSON") from None
     return value
 

@@ -11,10 +11,19 @@ from uuid import UUID
 
 import pyotp
 import pyrage
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from litestar import Litestar
 
 from clients.reference_client.api import Session, TiplineClient
 from clients.reference_client.device import DeviceKeyPair
+from clients.reference_client.keys import (
+    Directory,
+    DirectoryEntry,
+    public_key_b64,
+    publish_directory,
+    sign_directory_with,
+    verify_directory,
+)
 from server.identity import service
 
 
@@ -55,8 +64,9 @@ class Actor:
         query = parse_qs(urlsplit(enrolment.otpauth_uri).query)
         self.seed = query["secret"][0]
         self.account_id = enrolment.account_id
-        # The previous step's code confirms, so the first login can use the current one.
-        await self.client.confirm_enrolment(enrolment.account_id, self.totp(step_offset=-1))
+        await self.client.confirm_enrolment(enrolment.account_id, self.totp())
+        # That step is spent; the next login needs a newer one.
+        self.world.next_step()
 
     async def login(self) -> Session:
         self.session = await self.client.login(self.handle, self.password, self.totp())
@@ -78,6 +88,9 @@ class World:
         self.identity.clock = self.clock
         self._count = 0
         self._clients: list[TiplineClient] = []
+        # Set by tests that publish key directories (the server must know the public half).
+        self.root_key: Ed25519PrivateKey | None = None
+        self.directory: Directory | None = None
 
     def client(self, device: DeviceKeyPair) -> TiplineClient:
         client = TiplineClient(self.base_url, device, clock=self.clock)
@@ -106,6 +119,25 @@ class World:
         if login:
             await actor.login()
         return actor
+
+    async def publish_directory(self, by: Actor, people: list[Actor]) -> Directory:
+        """Signs a new directory version with the test's root key and publishes it."""
+        assert self.root_key is not None
+        version = self.directory.version + 1 if self.directory else 1
+        entries = [
+            DirectoryEntry(
+                account_id=person.account_id,
+                role=person.role,  # type: ignore[arg-type]
+                age_recipient=str(person.age_identity.to_public()),
+                device_keys=[person.device.public_jwk()],
+            )
+            for person in people
+            if person.account_id is not None
+        ]
+        signed = sign_directory_with(self.root_key, version, entries)
+        await publish_directory(by.client, by.token(), signed)
+        self.directory = verify_directory(signed, public_key_b64(self.root_key), None)
+        return self.directory
 
     def next_step(self) -> None:
         """Moves to the next TOTP step, so the same account can log in again."""

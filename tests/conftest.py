@@ -130,7 +130,13 @@ class LiveServer:
         self.settings = settings
         self.app = app or create_app(settings)
         config = uvicorn.Config(
-            self.app, log_config=None, access_log=False, server_header=False, lifespan="on"
+            self.app,
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            # As in production: the app alone decides whose forwarded headers count.
+            proxy_headers=False,
+            lifespan="on",
         )
         self._socket = socket.socket()
         self._socket.bind(("127.0.0.1", 0))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from clients.reference_client import flows
+from clients.reference_client import flows, report_cli
 from clients.reference_client.api import ApiError, TiplineClient
 from clients.reference_client.device import DeviceKeyPair
 from clients.reference_client.profile import ProfileError, load_profile, save_profile
@@ -59,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("login", help="log in with password and TOTP; signs with the device key")
     commands.add_parser("logout", help="end the current session")
     commands.add_parser("whoami", help="show the account behind the current session")
+    report_cli.add_commands(commands)
     return parser
 
 
@@ -102,6 +103,8 @@ def _run(args: argparse.Namespace) -> None:
     elif args.command == "whoami":
         account = asyncio.run(flows.whoami(profile))
         print(f"{account.handle} {account.role} {account.status}")
+    elif args.command in report_cli.COMMANDS:
+        report_cli.run(args, profile, passphrase)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -39,6 +39,12 @@ class Profile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     org_root_fingerprint: str | None = None
     session_token: str | None = None
     version: int = PROFILE_VERSION
+    # The organisation root public key (base64), pinned once it matched the fingerprint above.
+    root_public_key: str | None = None
+    # A directory older than the last one accepted is a replay that may name removed keys.
+    directory_version_seen: int | None = None
+    # The last verified signed directory (wire JSON), so a report can be sealed offline.
+    key_directory: str | None = None
 
     def __repr__(self) -> str:
         # Keys and tokens must not reach a log or a traceback through repr().

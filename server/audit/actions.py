@@ -26,12 +26,16 @@ class AuditAction(StrEnum):
     ACCOUNT_SUSPENDED = "account.suspended"
     ACCOUNT_REACTIVATED = "account.reactivated"
     FACTOR_RESET = "factor.reset"
+    FACTOR_CHANGED = "factor.changed"
+    ACCESS_DENIED = "access.denied"
 
     KEYS_DIRECTORY_PUBLISHED = "keys.directory_published"
 
     REPORT_RECEIVED = "report.received"
+    REPORT_REFUSED = "report.refused"
     REPORT_STATUS_CHANGED = "report.status_changed"
     MESSAGE_SENT = "message.sent"
+    MESSAGE_REFUSED = "message.refused"
 
     OFFICER_PROPOSED = "officer.proposed"
     OFFICER_APPROVED = "officer.approved"

@@ -8,16 +8,14 @@ sealer's interval; SEC-LOG-03 asks for appends to be serialised, and they are, h
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
-import asyncpg
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from server import db
 from server.audit import queries, service
+from server.tasks import Periodic
 
 _log = logging.getLogger("tipline.audit.sealer")
 
@@ -79,53 +77,24 @@ class Sealer:
         signing_key: Ed25519PrivateKey | None,
         batch: int = DEFAULT_BATCH,
     ) -> None:
-        if interval_s <= 0:
-            raise ValueError("interval_s must be positive")
         self._pool = pool
-        self._interval_s = interval_s
         self._signing_key = signing_key
         self._batch = batch
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        # Unsealed events are exactly the window in which a deletion goes unnoticed, so the
+        # sealer outlives any failed pass.
+        self._periodic = Periodic("audit-sealer", interval_s, self._seal_all)
 
     def start(self) -> None:
-        if self._task is not None:
-            raise RuntimeError("the sealer is already running")
-        self._stopping.clear()
-        self._task = asyncio.create_task(self._run(), name="tipline-audit-sealer")
+        self._periodic.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is None:
-            return
-        self._stopping.set()
-        try:
-            await asyncio.wait_for(task, timeout=self._interval_s + 5)
-        except TimeoutError:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            await self._seal_all()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=self._interval_s)
+        await self._periodic.stop()
 
     async def _seal_all(self) -> None:
-        try:
-            # Drain a backlog in batches, each its own short transaction.
-            while (
-                await seal_pending(self._pool, batch=self._batch, signing_key=self._signing_key)
-                == self._batch
-                and not self._stopping.is_set()
-            ):
-                pass
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            # A failover or restart of PostgreSQL: nothing is lost, the events stay unsealed
-            # until the next pass.
-            _log.warning("audit sealing failed; retrying", extra={"error": type(exc).__name__})
-        except Exception:
-            # Anything else is a bug, but the sealer must keep running: unsealed events are
-            # exactly the window in which deletion goes unnoticed.
-            _log.exception("audit sealing failed unexpectedly; retrying")
+        # Drain a backlog in batches, each its own short transaction.
+        while (
+            await seal_pending(self._pool, batch=self._batch, signing_key=self._signing_key)
+            == self._batch
+            and not self._periodic.stopping
+        ):
+            pass

@@ -8,6 +8,7 @@ header only, never in a URL (SEC-SESS-09).
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Any, Final
 
@@ -15,6 +16,8 @@ from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
+from server.audit.actions import AuditAction
+from server.db import Pool
 from server.errors import Forbidden, Unauthenticated
 from server.identity import service
 from server.identity.dpop import DPoPClaims, verify_proof
@@ -60,9 +63,18 @@ def dpop_claims(
     )
 
 
-def client_address(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
-    # The socket peer only: forwarded headers are trusted at the TLS proxy, never here.
-    return connection.client.host if connection.client else "unknown"
+def client_address(connection: ASGIConnection[Any, Any, Any, Any], settings: Settings) -> str:
+    """The address per-source limits key on: the socket peer, unless that peer is a trusted
+    proxy, whose own appended X-Forwarded-For entry (the last) then names the client."""
+    peer = connection.client.host if connection.client else "unknown"
+    if peer not in settings.trusted_proxy_addresses:
+        return peer
+    forwarded = ",".join(connection.headers.getall("x-forwarded-for", []))
+    last = forwarded.rsplit(",", 1)[-1].strip()
+    try:
+        return str(ipaddress.ip_address(last))
+    except ValueError:
+        return peer
 
 
 async def authorize(
@@ -72,16 +84,38 @@ async def authorize(
     if not isinstance(permission, Permission):
         raise Forbidden("This route declares no permission")
     identity: service.IdentityContext = connection.app.state.identity
+    pool = connection.app.state.pool
+    try:
+        principal = await _authenticate(connection, identity, pool)
+    except Unauthenticated as refused:
+        await service.record_failure(pool, AuditAction.ACCESS_DENIED, reason=_reason(refused))
+        raise
+    if not allows(principal.role, permission):
+        await service.record_failure(
+            pool, AuditAction.ACCESS_DENIED, reason="role", principal=principal
+        )
+        raise Forbidden("This role may not do this")
+    connection.scope["user"] = principal
+
+
+async def _authenticate(
+    connection: ASGIConnection[Any, Any, Any, Any],
+    identity: service.IdentityContext,
+    pool: Pool,
+) -> Principal:
     authorization = connection.headers.getall("authorization", [])
     match = _AUTHORIZATION.match(authorization[0]) if len(authorization) == 1 else None
     if match is None:
         raise Unauthenticated("A DPoP-bound access token is required", headers=_CHALLENGE)
     token = match.group(1)
     claims = dpop_claims(connection, identity, access_token=token)
-    principal = await service.authenticate(identity, connection.app.state.pool, token, claims)
-    if not allows(principal.role, permission):
-        raise Forbidden("This role may not do this")
-    connection.scope["user"] = principal
+    return await service.authenticate(identity, pool, token, claims)
+
+
+def _reason(refused: Unauthenticated) -> str:
+    # A fixed tag for the audit line: the proof check's own reason, else a generic one.
+    reason = getattr(refused, "reason", None)
+    return f"dpop-{reason}" if isinstance(reason, str) else "session"
 
 
 def current_principal(request: Request[Any, Any, Any]) -> Principal:

@@ -8,10 +8,13 @@ database alone cannot be brute-forced (SEC-AUTH-08, 63B-4 §3.1.1.2).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import functools
 import hashlib
 import hmac
 import logging
+import os
 import re
 import secrets
 import threading
@@ -196,6 +199,15 @@ class PasswordHasher:
         self._pepper = pepper
         self._argon2 = argon2.PasswordHasher.from_parameters(PARAMETERS)
         self._semaphore = asyncio.Semaphore(max_concurrency)
+        # argon2 gets threads of its own at the lowest CPU priority. With p=4 lanes each, a few
+        # concurrent hashes are a dozen CPU-bound threads; at normal priority they starved the
+        # event loop and `GET /v1/me` p99 rose 60-200x under a login flood
+        # (bench/login_load.py). At nice 19 they still use every idle cycle.
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=max_concurrency,
+            thread_name_prefix="argon2",
+            initializer=_lowest_cpu_priority,
+        )
         self._max_waiting = max_waiting
         self._waiting = 0
         # Unknown handles verify against this (SEC-AUTH-09): same parameters, so same cost.
@@ -255,7 +267,9 @@ class PasswordHasher:
         finally:
             self._waiting -= 1
         try:
-            future = asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args))
+            future = asyncio.get_running_loop().run_in_executor(
+                self._executor, functools.partial(fn, *args)
+            )
         except BaseException:
             self._semaphore.release()
             raise
@@ -268,6 +282,12 @@ class PasswordHasher:
         self._semaphore.release()
         if not future.cancelled():
             future.exception()  # marks it retrieved when the awaiting caller was cancelled
+
+
+def _lowest_cpu_priority() -> None:
+    # Linux gives each thread its own nice value, and argon2's lane threads inherit it.
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
 
 
 def _cost_is_bounded(params: argon2.Parameters) -> bool:

@@ -25,11 +25,29 @@ class Permission(StrEnum):
     ACCOUNT_MANAGE = "account:any:manage"
     DEVICE_REVOKE_ANY = "device:any:revoke"
     AUDIT_READ = "audit:any:read"
+    EVENTS_READ = "events:own:read"
+    KEYS_READ = "keys:directory:read"
+    KEYS_PUBLISH = "keys:directory:publish"
+    REPORT_SUBMIT = "report:own:submit"
+    REPORT_READ = "report:visible:read"
+    REPORT_TRIAGE = "report:any:triage"
+    MESSAGE_WRITE = "message:thread:write"
+    MESSAGE_READ = "message:thread:read"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OPERATIVE: frozenset(
-        {Permission.SESSION_OWN, Permission.DEVICE_REVOKE_OWN, Permission.DURESS_SET}
+        {
+            Permission.SESSION_OWN,
+            Permission.DEVICE_REVOKE_OWN,
+            Permission.DURESS_SET,
+            Permission.KEYS_READ,
+            Permission.EVENTS_READ,
+            Permission.REPORT_SUBMIT,
+            Permission.REPORT_READ,
+            Permission.MESSAGE_WRITE,
+            Permission.MESSAGE_READ,
+        }
     ),
     Role.INVESTIGATOR: frozenset(
         {
@@ -38,9 +56,23 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.INVITE_CREATE,
             Permission.ACCOUNT_LIST,
             Permission.AUDIT_READ,
+            Permission.KEYS_READ,
+            Permission.EVENTS_READ,
+            Permission.KEYS_PUBLISH,
+            Permission.REPORT_READ,
+            Permission.REPORT_TRIAGE,
+            Permission.MESSAGE_WRITE,
+            Permission.MESSAGE_READ,
         }
     ),
-    Role.OFFICER: frozenset({Permission.SESSION_OWN, Permission.DEVICE_REVOKE_OWN}),
+    Role.OFFICER: frozenset(
+        {
+            Permission.SESSION_OWN,
+            Permission.DEVICE_REVOKE_OWN,
+            Permission.KEYS_READ,
+            Permission.EVENTS_READ,
+        }
+    ),
     # Admins run the installation but hold no content key: they manage accounts and devices,
     # never reports, leads or evidence (DESIGN §1).
     Role.ADMIN: frozenset(
@@ -52,6 +84,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.ACCOUNT_MANAGE,
             Permission.DEVICE_REVOKE_ANY,
             Permission.AUDIT_READ,
+            Permission.KEYS_READ,
+            Permission.EVENTS_READ,
         }
     ),
 }

@@ -26,7 +26,9 @@ class Principal(msgspec.Struct, frozen=True):
 
 def acting_as(pool: db.Pool, principal: Principal) -> AbstractAsyncContextManager[db.Connection]:
     """The request's transaction, with row-level security keyed to this principal."""
-    return db.transaction(pool, account_id=principal.account_id, role=principal.role)
+    return db.transaction(
+        pool, account_id=principal.account_id, role=principal.role, duress=principal.duress
+    )
 
 
 def as_authenticator(pool: db.Pool) -> AbstractAsyncContextManager[db.Connection]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
+import asyncpg
 import msgspec
 
 from server.db import Connection
@@ -51,15 +52,10 @@ class LiveSession(msgspec.Struct, frozen=True):
 
 
 class ThrottleState(msgspec.Struct, frozen=True):
-    blocked_until: datetime | None
+    consecutive_failures: int
     locked: bool
     blocked: bool
     retry_after_s: int
-
-
-class FailureCount(msgspec.Struct, frozen=True):
-    consecutive_failures: int
-    locked: bool
 
 
 class SourceCount(msgspec.Struct, frozen=True):
@@ -156,13 +152,18 @@ async def reenrol_account(
 
 async def create_device(
     conn: Connection, account_id: UUID, public_jwk: dict[str, str], thumbprint: str
-) -> UUID:
-    device_id: UUID = await conn.fetchval(
-        query("identity.create_device"),
-        account_id,
-        msgspec.json.encode(public_jwk).decode(),
-        thumbprint,
-    )
+) -> UUID | None:
+    """The new device's id, or None when this key is already registered and not revoked."""
+    try:
+        async with conn.transaction():
+            device_id: UUID = await conn.fetchval(
+                query("identity.create_device"),
+                account_id,
+                msgspec.json.encode(public_jwk).decode(),
+                thumbprint,
+            )
+    except asyncpg.UniqueViolationError:
+        return None
     return device_id
 
 
@@ -263,28 +264,30 @@ async def list_accounts(conn: Connection, limit: int) -> list[AccountAlarms]:
     ]
 
 
-async def login_throttle_state(conn: Connection, subject_key: bytes) -> ThrottleState | None:
-    row = await conn.fetchrow(query("identity.login_throttle_state"), subject_key)
-    return to_struct(row, ThrottleState) if row else None
+async def lock_login_throttle(conn: Connection, subject_key: bytes) -> ThrottleState:
+    await conn.execute(query("identity.ensure_login_throttle"), subject_key)
+    row = await conn.fetchrow(query("identity.lock_login_throttle"), subject_key)
+    return to_struct(row, ThrottleState)
 
 
-async def record_login_failure(
+async def count_login_attempt(
     conn: Connection,
     subject_key: bytes,
     backoff_after: int,
     backoff_base_s: float,
     backoff_max_s: float,
-    hard_lock_after: int,
-) -> FailureCount:
-    row = await conn.fetchrow(
-        query("identity.record_login_failure"),
+) -> None:
+    await conn.execute(
+        query("identity.count_login_attempt"),
         subject_key,
         backoff_after,
         backoff_base_s,
         backoff_max_s,
-        hard_lock_after,
     )
-    return to_struct(row, FailureCount)
+
+
+async def lock_login_throttle_hard(conn: Connection, subject_key: bytes) -> None:
+    await conn.execute(query("identity.lock_login_throttle_hard"), subject_key)
 
 
 async def clear_login_failures(conn: Connection, subject_key: bytes) -> None:
@@ -319,6 +322,15 @@ async def revoke_device(conn: Connection, device_id: UUID) -> UUID | None:
     return account_id
 
 
+async def revoke_account_devices(conn: Connection, account_id: UUID) -> None:
+    await conn.execute(query("identity.revoke_account_devices"), account_id)
+
+
+async def account_role(conn: Connection, account_id: UUID) -> str | None:
+    role: str | None = await conn.fetchval(query("identity.account_role"), account_id)
+    return role
+
+
 async def end_device_sessions(conn: Connection, device_id: UUID) -> None:
     await conn.execute(query("identity.end_device_sessions"), device_id)
 
@@ -330,3 +342,8 @@ async def set_duress_hash(conn: Connection, account_id: UUID, duress_hash: str) 
 async def account_handle(conn: Connection, account_id: UUID) -> str | None:
     handle: str | None = await conn.fetchval(query("identity.account_handle"), account_id)
     return handle
+
+
+async def sweep_expired(conn: Connection, source_window_s: int) -> None:
+    await conn.execute(query("identity.sweep_dpop_replay"))
+    await conn.execute(query("identity.sweep_source_throttle"), source_window_s)

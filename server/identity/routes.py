@@ -10,7 +10,9 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 
+from server.audit.actions import AuditAction
 from server.db import Pool
+from server.errors import Unauthenticated
 from server.identity import service
 from server.identity.guards import client_address, dpop_claims, requires
 from server.identity.permissions import Permission
@@ -48,7 +50,9 @@ class LoginController(Controller):
     async def enrol(
         self, request: AnyRequest, identity: Identity, pool: NamedDependency[Pool]
     ) -> EnrolmentStarted:
-        await service.count_source_attempt(identity, pool, client_address(request))
+        await service.count_source_attempt(
+            identity, pool, client_address(request, identity.settings)
+        )
         body = await read_json(request, EnrolmentRequest)
         claims = dpop_claims(request, identity, access_token=None)
         return await service.enrol(identity, pool, body, claims)
@@ -57,7 +61,9 @@ class LoginController(Controller):
     async def confirm(
         self, request: AnyRequest, identity: Identity, pool: NamedDependency[Pool]
     ) -> AccountView:
-        await service.count_source_attempt(identity, pool, client_address(request))
+        await service.count_source_attempt(
+            identity, pool, client_address(request, identity.settings)
+        )
         body = await read_json(request, EnrolmentConfirmation)
         claims = dpop_claims(request, identity, access_token=None)
         return await service.confirm_enrolment(identity, pool, body, claims)
@@ -68,9 +74,15 @@ class LoginController(Controller):
     ) -> SessionCreated:
         # Throttle before any expensive work: the source limit, then the per-handle back-off,
         # both before argon2 runs.
-        await service.count_source_attempt(identity, pool, client_address(request))
+        await service.count_source_attempt(
+            identity, pool, client_address(request, identity.settings)
+        )
         body = await read_json(request, LoginRequest)
-        claims = dpop_claims(request, identity, access_token=None)
+        try:
+            claims = dpop_claims(request, identity, access_token=None)
+        except Unauthenticated:
+            await service.record_failure(pool, AuditAction.LOGIN_FAILED, reason="dpop")
+            raise
         return await service.login(identity, pool, body, claims)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 import msgspec
@@ -49,7 +49,10 @@ class InviteCreated(msgspec.Struct, frozen=True):
 class EnrolmentRequest(Input):
     invite_code: InviteCode
     password: Password
-    device_key: dict[str, Any]
+    # A JWK is flat: string members only, and few of them.
+    device_key: Annotated[
+        dict[str, Annotated[str, msgspec.Meta(max_length=512)]], msgspec.Meta(max_length=16)
+    ]
     age_recipient: AgeRecipient
 
 
@@ -66,7 +69,7 @@ class EnrolmentConfirmation(Input):
 
 
 class LoginRequest(Input):
-    handle: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    handle: Handle
     password: Password
     totp_code: TotpCode
 

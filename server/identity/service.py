@@ -15,6 +15,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable
+from enum import Enum
 from typing import Final
 
 import msgspec
@@ -232,7 +233,8 @@ async def enrol(
             conn, account_id, password_hash, sealed, request.age_recipient
         ):
             raise Unauthenticated("The invite code is not valid")
-        await queries.create_device(conn, account_id, device.jwk, device.thumbprint)
+        if await queries.create_device(conn, account_id, device.jwk, device.thumbprint) is None:
+            raise Conflict("This device key is already registered")
         await queries.redeem_invite(conn, invite.id, account_id)
         await record(
             conn,
@@ -316,28 +318,98 @@ async def _check_passwords(
     )
 
 
+class Gate(Enum):
+    OPEN = "open"
+    BLOCKED = "blocked"
+    LOCKED = "locked"
+
+
+async def _pass_gate(
+    ctx: IdentityContext, conn: db.Connection, subject_key: bytes, account_id: uuid.UUID | None
+) -> tuple[Gate, int]:
+    """Counts this attempt before any password is checked, under the handle's row lock.
+
+    Counting first means a burst of parallel guesses cannot all slip past the back-off; a
+    success clears the count. Keyed by handle, so a handle that does not exist is throttled and
+    locked exactly like one that does.
+    """
+    settings = ctx.settings
+    state = await queries.lock_login_throttle(conn, subject_key)
+    if state.locked or state.consecutive_failures >= settings.login_hard_lock_after:
+        if not state.locked:
+            await queries.lock_login_throttle_hard(conn, subject_key)
+            if account_id is not None:
+                await queries.lock_account(conn, account_id)
+            # Investigators see this: someone who knows a handle may be locking it out.
+            await record(
+                conn,
+                AuditAction.ACCOUNT_LOCKED,
+                actor_id=None,
+                actor_role=None,
+                subject_type="account" if account_id else None,
+                subject_id=str(account_id) if account_id else None,
+            )
+        return Gate.LOCKED, 0
+    if state.blocked:
+        return Gate.BLOCKED, state.retry_after_s
+    await queries.count_login_attempt(
+        conn,
+        subject_key,
+        settings.login_backoff_after,
+        settings.login_backoff_base_s,
+        settings.login_backoff_max_s,
+    )
+    return Gate.OPEN, 0
+
+
+async def record_failure(
+    pool: db.Pool,
+    action: AuditAction,
+    *,
+    reason: str,
+    principal: Principal | None = None,
+) -> None:
+    """Audits a refused request in a transaction of its own, so the refusal cannot undo it."""
+    transaction = acting_as(pool, principal) if principal else as_authenticator(pool)
+    async with transaction as conn:
+        await record(
+            conn,
+            action,
+            actor_id=principal.account_id if principal else None,
+            actor_role=principal.role if principal else None,
+            detail={"reason": reason},
+        )
+
+
 async def login(
     ctx: IdentityContext, pool: db.Pool, request: LoginRequest, claims: DPoPClaims
 ) -> SessionCreated:
     subject_key = ctx.keyring.handle_key(request.handle)
+    try:
+        async with as_authenticator(pool) as conn:
+            await spend_proof(ctx, conn, claims)
+    except Unauthenticated:
+        await record_failure(pool, AuditAction.LOGIN_FAILED, reason="dpop-replay")
+        raise
     async with as_authenticator(pool) as conn:
-        await spend_proof(ctx, conn, claims)
-        throttle = await queries.login_throttle_state(conn, subject_key)
         account = await queries.login_account(conn, request.handle)
-        if throttle is not None and throttle.blocked and not throttle.locked:
+        gate, retry_after_s = await _pass_gate(
+            ctx, conn, subject_key, account.id if account else None
+        )
+        if gate is not Gate.OPEN:
             await record(
                 conn,
-                AuditAction.LOGIN_THROTTLED,
+                AuditAction.LOGIN_THROTTLED if gate is Gate.BLOCKED else AuditAction.LOGIN_FAILED,
                 actor_id=None,
                 actor_role=None,
                 subject_type="account" if account else None,
                 subject_id=str(account.id) if account else None,
+                detail={"reason": gate.value},
             )
-    if throttle is not None and throttle.blocked and not throttle.locked:
-        # Keyed by handle, not account, so a handle that does not exist is throttled the same.
-        raise TooManyRequests(retry_after_s=throttle.retry_after_s)
-    if throttle is not None and throttle.locked:
-        account = None  # a hard lock refuses even the right password, with the usual answer
+    if gate is Gate.BLOCKED:
+        raise TooManyRequests(retry_after_s=retry_after_s)
+    if gate is Gate.LOCKED:
+        raise _login_failed()  # the right password too, with the usual answer
 
     verdict = await _check_passwords(ctx, account, request.password)
     async with as_authenticator(pool) as conn:
@@ -372,7 +444,7 @@ async def _finish_login(
                 if await queries.consume_totp_step(conn, account.id, step):
                     reason = ""
     if reason or account is None or device_id is None:
-        await _record_failure(ctx, conn, account, subject_key, reason)
+        await _record_failure(conn, account, reason)
         return None
 
     duress = verdict.duress_ok and not verdict.password_ok
@@ -427,44 +499,18 @@ async def _finish_login(
 
 
 async def _record_failure(
-    ctx: IdentityContext,
-    conn: db.Connection,
-    account: queries.LoginAccount | None,
-    subject_key: bytes,
-    reason: str,
+    conn: db.Connection, account: queries.LoginAccount | None, reason: str
 ) -> None:
-    settings = ctx.settings
-    count = await queries.record_login_failure(
-        conn,
-        subject_key,
-        settings.login_backoff_after,
-        settings.login_backoff_base_s,
-        settings.login_backoff_max_s,
-        settings.login_hard_lock_after,
-    )
-    subject_type = "account" if account else None
-    subject_id = str(account.id) if account else None
+    # The attempt was already counted at the gate; this only says why it failed.
     await record(
         conn,
         AuditAction.LOGIN_FAILED,
         actor_id=None,
         actor_role=None,
-        subject_type=subject_type,
-        subject_id=subject_id,
-        detail={"reason": reason, "consecutive_failures": count.consecutive_failures},
+        subject_type="account" if account else None,
+        subject_id=str(account.id) if account else None,
+        detail={"reason": reason},
     )
-    if count.locked and count.consecutive_failures == settings.login_hard_lock_after:
-        if account is not None:
-            await queries.lock_account(conn, account.id)
-        # Investigators see this: someone who knows a handle may be trying to lock it out.
-        await record(
-            conn,
-            AuditAction.ACCOUNT_LOCKED,
-            actor_id=None,
-            actor_role=None,
-            subject_type=subject_type,
-            subject_id=subject_id,
-        )
 
 
 # --- sessions -----------------------------------------------------------------------------------
@@ -524,23 +570,50 @@ async def me(pool: db.Pool, principal: Principal) -> AccountView:
 async def set_duress_password(
     ctx: IdentityContext, pool: db.Pool, principal: Principal, request: DuressPasswordRequest
 ) -> None:
-    async with acting_as(pool, principal) as conn:
+    """Needs the current password, behind the login throttle: a seized phone with a live session
+    must not become a way to guess the password. A duress session gets exactly the answers a
+    normal one would (its "current password" is the duress password) and changes nothing."""
+    if passwords.normalize(request.duress_password) == passwords.normalize(request.password):
+        raise Conflict("The duress password must differ from the password")
+    subject_key = ctx.keyring.handle_key(principal.handle)
+    async with as_authenticator(pool) as conn:
         account = await queries.login_account(conn, principal.handle)
-        if account is None or account.password_hash is None or principal.duress:
-            raise Forbidden("Not allowed")
-        # Changing a factor needs the current password (SEC-AUTH-05, SEC-MFA-09).
-        if not await ctx.hasher.verify(account.password_hash, request.password):
-            raise Unauthenticated("The current password is wrong")
-        if passwords.normalize(request.duress_password) == passwords.normalize(request.password):
-            raise Conflict("The duress password must differ from the password")
-        await asyncio.to_thread(
-            passwords.check_policy,
-            request.duress_password,
-            handle=principal.handle,
-            context_words=[ctx.settings.organisation_name, "tipline"],
+        gate, retry_after_s = await _pass_gate(
+            ctx, conn, subject_key, account.id if account else None
         )
-        await queries.set_duress_hash(
-            conn, principal.account_id, await ctx.hasher.hash(request.duress_password)
+    if gate is Gate.BLOCKED:
+        raise TooManyRequests(retry_after_s=retry_after_s)
+    stored = None
+    if account is not None and gate is Gate.OPEN:
+        stored = account.duress_hash if principal.duress else account.password_hash
+    if stored:
+        verified = await ctx.hasher.verify(stored, request.password)
+    else:
+        verified = await ctx.hasher.dummy_verify(request.password)
+    if not verified:
+        await record_failure(pool, AuditAction.LOGIN_FAILED, reason="reauth", principal=principal)
+        raise Unauthenticated("The current password is wrong")
+    await asyncio.to_thread(
+        passwords.check_policy,
+        request.duress_password,
+        handle=principal.handle,
+        context_words=[ctx.settings.organisation_name, "tipline"],
+    )
+    duress_hash = await ctx.hasher.hash(request.duress_password)
+    async with as_authenticator(pool) as conn:
+        await queries.clear_login_failures(conn, subject_key)
+    if principal.duress:
+        return
+    async with acting_as(pool, principal) as conn:
+        await queries.set_duress_hash(conn, principal.account_id, duress_hash)
+        await record(
+            conn,
+            AuditAction.FACTOR_CHANGED,
+            actor_id=principal.account_id,
+            actor_role=principal.role,
+            subject_type="account",
+            subject_id=str(principal.account_id),
+            detail={"factor": "duress-password"},
         )
 
 
@@ -552,12 +625,26 @@ async def list_accounts(pool: db.Pool, principal: Principal, limit: int) -> Acco
         return AccountList(accounts=await queries.list_accounts(conn, limit))
 
 
+async def _ensure_admin_may_act_on(
+    conn: db.Connection, principal: Principal, account_id: uuid.UUID
+) -> None:
+    # An admin manages accounts but must not be able to take over, lock out or suspend the
+    # investigators who hold the content keys (DESIGN §2): the same rule that stops an admin
+    # inviting an investigator. The policies in 0003_identity.sql enforce it again.
+    if account_id == principal.account_id:
+        raise Forbidden("An admin cannot act on their own account")
+    role = await queries.account_role(conn, account_id)
+    if role is None:
+        raise NotFound("No such account")
+    if role == Role.INVESTIGATOR:
+        raise Forbidden("An admin cannot act on an investigator's account")
+
+
 async def set_account_status(
     pool: db.Pool, principal: Principal, account_id: uuid.UUID, *, suspended: bool
 ) -> None:
     async with acting_as(pool, principal) as conn:
-        if account_id == principal.account_id:
-            raise Forbidden("An admin cannot change their own status")
+        await _ensure_admin_may_act_on(conn, principal, account_id)
         status = "suspended" if suspended else "active"
         if await queries.set_status(conn, account_id, status) is None:
             raise NotFound("No such account")
@@ -585,12 +672,13 @@ async def reset_factors(
     The admin never sets or sees a password (SEC-MFA-12): they hand over the code in person.
     """
     async with acting_as(pool, principal) as conn:
-        if account_id == principal.account_id:
-            raise Forbidden("An admin cannot reset their own factors")
+        await _ensure_admin_may_act_on(conn, principal, account_id)
         account = await queries.reset_factors(conn, account_id)
         if account is None:
             raise NotFound("No such account")
         await queries.end_all_sessions(conn, account_id)
+        # The lost phone must not stay a factor: re-enrolment registers a new device key.
+        await queries.revoke_account_devices(conn, account_id)
         code, code_hash = new_invite_code()
         created = await queries.create_reset_invite(
             conn,
@@ -621,6 +709,7 @@ async def unlock_account(
     ctx: IdentityContext, pool: db.Pool, principal: Principal, account_id: uuid.UUID
 ) -> None:
     async with acting_as(pool, principal) as conn:
+        await _ensure_admin_may_act_on(conn, principal, account_id)
         handle = await queries.account_handle(conn, account_id)
         if handle is None or not await queries.unlock(
             conn, account_id, ctx.keyring.handle_key(handle)
@@ -637,6 +726,8 @@ async def unlock_account(
 
 
 async def revoke_device(pool: db.Pool, principal: Principal, device_id: uuid.UUID) -> None:
+    if principal.duress:
+        return  # looks done; a coercer must not be able to cut off the real phone
     async with acting_as(pool, principal) as conn:
         # RLS lets an account see only its own devices, an admin all of them.
         account_id = await queries.revoke_device(conn, device_id)
@@ -651,3 +742,9 @@ async def revoke_device(pool: db.Pool, principal: Principal, device_id: uuid.UUI
             subject_type="device",
             subject_id=str(device_id),
         )
+
+
+async def sweep_expired(ctx: IdentityContext, pool: db.Pool) -> None:
+    """Deletes replay-cache entries and throttle windows that can no longer matter."""
+    async with as_authenticator(pool) as conn:
+        await queries.sweep_expired(conn, ctx.settings.source_window_s)

@@ -135,8 +135,12 @@ ALTER TABLE audit_checkpoints FORCE ROW LEVEL SECURITY;
 CREATE POLICY audit_events_read ON audit_events FOR SELECT
     USING (current_app_role() IN ('investigator', 'admin', 'auditor'));
 -- Anyone may append, anonymous requests included: a failed login has no account yet.
+-- Everyone may append (an anonymous failed login is audited), but only in their own name: the
+-- service contexts write on behalf of whoever is logging in; everyone else as themselves.
 CREATE POLICY audit_events_append ON audit_events FOR INSERT
-    WITH CHECK (true);
+    WITH CHECK (current_app_role() IN ('authenticator', 'auditor')
+                OR (actor_id IS NOT DISTINCT FROM current_account_id()
+                    AND actor_role IS NOT DISTINCT FROM current_app_role()));
 
 CREATE POLICY audit_chain_read ON audit_chain FOR SELECT
     USING (current_app_role() IN ('investigator', 'admin', 'auditor'));

@@ -79,14 +79,14 @@ WHERE account_id = $1 AND ended_at IS NULL AND NOT duress;
 UPDATE sessions SET ended_at = now() WHERE account_id = $1 AND ended_at IS NULL;
 
 -- name: raise_duress_alarm
--- Flags the account for investigators: a duress password was used.
-UPDATE accounts SET duress_at = now() WHERE id = $1;
+-- Flags the account for investigators: a duress password was used (the first time is kept).
+UPDATE accounts SET duress_at = now() WHERE id = $1 AND duress_at IS NULL;
 
 -- name: authenticate
 -- One round trip per request: finds the live session for this token and device key, touches its
 -- idle timer, and records the DPoP proof's jti, which must never have been seen before.
 WITH live AS (
-    UPDATE sessions s SET last_seen_at = now()
+    UPDATE sessions s SET last_seen_at = greatest(s.last_seen_at, now())
     FROM accounts a, devices d
     WHERE s.token_hash = $1
       AND s.ended_at IS NULL
@@ -125,34 +125,35 @@ FROM accounts
 ORDER BY (duress_at IS NOT NULL OR locked_at IS NOT NULL) DESC, created_at DESC, id
 LIMIT $1;
 
--- name: login_throttle_state
--- The back-off and lock state of a handle, keyed by its keyed hash.
-SELECT blocked_until, locked, (blocked_until IS NOT NULL AND blocked_until > now()) AS blocked,
-       greatest(0, ceil(extract(epoch FROM blocked_until - now())))::int AS retry_after_s
-FROM login_throttle WHERE subject_key = $1;
+-- name: ensure_login_throttle
+-- Makes sure a handle has a throttle row, so the next statement can lock it.
+INSERT INTO login_throttle (subject_key) VALUES ($1) ON CONFLICT (subject_key) DO NOTHING;
 
--- name: record_login_failure
--- Counts one more consecutive failure for a handle and sets its back-off and lock.
--- $2 failures before back-off, $3 base seconds, $4 maximum seconds, $5 failures before lock.
-WITH policy AS (
-    SELECT $2::int AS backoff_after, $3::float8 AS base_s, $4::float8 AS max_s, $5::int AS lock_after
-)
-INSERT INTO login_throttle AS t (subject_key, consecutive_failures, blocked_until, locked)
-SELECT $1, 1,
-       CASE WHEN 1 >= backoff_after THEN now() + make_interval(secs => least(max_s, base_s)) END,
-       1 >= lock_after
-FROM policy
-ON CONFLICT (subject_key) DO UPDATE SET
-    consecutive_failures = t.consecutive_failures + 1,
-    blocked_until = (
-        SELECT CASE WHEN t.consecutive_failures + 1 >= backoff_after
-            THEN now() + make_interval(secs => least(
-                max_s, base_s * power(2, t.consecutive_failures + 1 - backoff_after)))
-            END
-        FROM policy),
-    locked = t.locked OR t.consecutive_failures + 1 >= (SELECT lock_after FROM policy),
+-- name: lock_login_throttle
+-- Locks the handle's throttle row for this attempt: concurrent attempts on one handle queue here
+-- for the few milliseconds it takes to count them, never across the password check.
+SELECT consecutive_failures, locked,
+       (blocked_until IS NOT NULL AND blocked_until > now()) AS blocked,
+       greatest(0, ceil(extract(epoch FROM blocked_until - now())))::int AS retry_after_s
+FROM login_throttle WHERE subject_key = $1
+FOR UPDATE;
+
+-- name: count_login_attempt
+-- Counts an attempt as a failure before its password is checked (a success clears it), so a
+-- burst of parallel guesses cannot all pass the gate. Sets the back-off for the new count:
+-- $2 failures before back-off, $3 base seconds, $4 maximum seconds.
+UPDATE login_throttle SET
+    consecutive_failures = consecutive_failures + 1,
+    blocked_until = CASE WHEN consecutive_failures + 1 >= $2::int
+        THEN now() + make_interval(secs => least(
+            $4::float8, $3::float8 * power(2, consecutive_failures + 1 - $2::int)))
+        END,
     updated_at = now()
-RETURNING consecutive_failures, locked;
+WHERE subject_key = $1;
+
+-- name: lock_login_throttle_hard
+-- The handle has failed too often: only an admin's unlock lifts this.
+UPDATE login_throttle SET locked = true, updated_at = now() WHERE subject_key = $1;
 
 -- name: clear_login_failures
 -- A successful login clears the handle's failure count (never a hard lock).
@@ -187,6 +188,14 @@ UPDATE accounts SET status = 'enrolling', password_hash = NULL, duress_hash = NU
                     totp_seed_sealed = NULL, totp_last_step = NULL
 WHERE id = $1 RETURNING handle, role;
 
+-- name: revoke_account_devices
+-- Revokes every device of an account (a factor reset: the lost phone must not stay a factor).
+UPDATE devices SET revoked_at = now() WHERE account_id = $1 AND revoked_at IS NULL;
+
+-- name: account_role
+-- The role of an account, for rules about who may act on whom.
+SELECT role FROM accounts WHERE id = $1;
+
 -- name: revoke_device
 -- Revokes a device key; returns its account so its sessions can be ended.
 UPDATE devices SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING account_id;
@@ -214,3 +223,11 @@ RETURNING id;
 INSERT INTO invites (code_hash, role, handle, created_by, expires_at, account_id)
 VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5::float8), $6)
 RETURNING id, expires_at;
+
+-- name: sweep_dpop_replay
+-- Forgets DPoP proofs that are too old to be accepted anyway.
+DELETE FROM dpop_replay WHERE expires_at < now();
+
+-- name: sweep_source_throttle
+-- Forgets per-source windows that have closed ($1: the window length in seconds).
+DELETE FROM source_throttle WHERE window_start < now() - make_interval(secs => $1::float8);

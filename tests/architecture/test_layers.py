@@ -32,6 +32,7 @@ PLUMBING = {
     "problems",
     "settings",
     "sql",
+    "tasks",
     "wire",
 }
 # Plumbing that may wire capabilities together: the app factory and the operator's CLI.

@@ -254,7 +254,7 @@ async def test_200_concurrent_records_are_each_sealed_exactly_once(
     app_pool: db.Pool, admin: asyncpg.Connection, signing_key: Ed25519PrivateKey
 ) -> None:
     async def one(i: int) -> int:
-        async with db.transaction(app_pool, role="operative") as conn:
+        async with db.transaction(app_pool, role="authenticator") as conn:
             return await service.record(
                 conn,
                 AuditAction.ATTACHMENT_RECEIVED,
@@ -280,7 +280,7 @@ async def test_concurrent_sealers_never_fork_or_duplicate(
 
     async def writer(w: int) -> None:
         for i in range(40):
-            async with db.transaction(app_pool, role="operative") as conn:
+            async with db.transaction(app_pool, role="authenticator") as conn:
                 await service.record(
                     conn,
                     AuditAction.MESSAGE_SENT,

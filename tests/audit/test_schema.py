@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from server import db
 from server.audit import sealer, service
+from server.audit.actions import AuditAction
 from tests.audit.conftest import record_events
 
 AUDIT_TABLES = ["audit_events", "audit_chain", "audit_checkpoints"]
@@ -79,7 +80,7 @@ async def test_the_owner_cannot_change_rows_either(admin: asyncpg.Connection) ->
 async def test_the_database_stamps_the_time_and_the_id(
     app_pool: db.Pool, admin: asyncpg.Connection
 ) -> None:
-    async with db.transaction(app_pool, role="operative") as conn:
+    async with db.transaction(app_pool, role="authenticator") as conn:
         await conn.execute(
             "INSERT INTO audit_events (action, occurred_at) VALUES ('login.failed', '2001-01-01')"
         )
@@ -89,7 +90,7 @@ async def test_the_database_stamps_the_time_and_the_id(
     assert occurred is True, "a caller must not be able to backdate an audit event"
 
     with pytest.raises(asyncpg.InsufficientPrivilegeError, match="sequence"):
-        async with db.transaction(app_pool, role="operative") as conn:
+        async with db.transaction(app_pool, role="authenticator") as conn:
             await conn.execute(
                 "INSERT INTO audit_events (id, action) OVERRIDING SYSTEM VALUE "
                 "VALUES (1000000, 'login.failed')"
@@ -110,7 +111,7 @@ async def test_schema_constrains_what_an_event_may_hold(
     app_pool: db.Pool, column_values: str
 ) -> None:
     with pytest.raises(asyncpg.CheckViolationError):
-        async with db.transaction(app_pool, role="operative") as conn:
+        async with db.transaction(app_pool, role="authenticator") as conn:
             await conn.execute(f"INSERT INTO audit_events {column_values}")
 
 
@@ -170,3 +171,15 @@ async def test_the_database_refuses_a_forked_or_gapped_link(
                 "INSERT INTO audit_chain (position, event_id, entry_hash, chain_hash) "
                 f"SELECT {position}, id, sha256(''), {chain_hash} FROM audit_events"
             )
+
+
+async def test_an_account_may_audit_only_in_its_own_name(app_pool: db.Pool) -> None:
+    me, someone_else = uuid4(), uuid4()
+    async with db.transaction(app_pool, account_id=me, role="operative") as conn:
+        await service.record(conn, AuditAction.LOGIN_FAILED, actor_id=me, actor_role="operative")
+    for actor_id, actor_role in ((someone_else, "operative"), (me, "investigator")):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            async with db.transaction(app_pool, account_id=me, role="operative") as conn:
+                await service.record(
+                    conn, AuditAction.LOGIN_FAILED, actor_id=actor_id, actor_role=actor_role
+                )

@@ -97,7 +97,7 @@ async def test_a_rolled_back_action_leaves_no_audit_row(
         pass
 
     async def act_then_fail() -> None:
-        async with db.transaction(app_pool, role="operative") as conn:
+        async with db.transaction(app_pool, role="authenticator") as conn:
             await service.record(
                 conn, AuditAction.REPORT_RECEIVED, actor_id=uuid4(), actor_role="operative"
             )
@@ -156,7 +156,7 @@ async def test_list_events_pages_newest_first_by_keyset(app_pool: db.Pool) -> No
 async def test_list_events_filters_by_action_and_actor(app_pool: db.Pool) -> None:
     await record_events(app_pool, 3)
     actor = uuid4()
-    async with db.transaction(app_pool, role="operative") as conn:
+    async with db.transaction(app_pool, account_id=actor, role="operative") as conn:
         wanted = await service.record(
             conn, AuditAction.LOGIN_FAILED, actor_id=actor, actor_role="operative"
         )

@@ -151,4 +151,7 @@ async def test_concurrent_logins_with_one_code_admit_exactly_one(world: World) -
             for _ in range(5)
         )
     )
-    assert sorted(r.status_code for r in responses) == [201, 401, 401, 401, 401]
+    statuses = sorted(r.status_code for r in responses)
+    # One wins; the rest are refused (replayed step, or held back by the per-handle gate).
+    assert statuses.count(201) == 1
+    assert set(statuses) <= {201, 401, 429}
