@@ -1,7 +1,8 @@
 """Report submissions per second through the secure path against a bare endpoint; queue listing
 latency with 1,000,000 reports in the table.
 
-Run from the repository root: `.venv/bin/python bench/reports_load.py` (about 5 minutes; --help).
+Run from the repository root: `.venv/bin/python bench/reports_load.py` (about 7 minutes; --help;
+`--py-spy PATH` adds one profiled phase per endpoint).
 
 One embedded PostgreSQL in a temporary folder, migrated, holds one installation: an offline
 root key (made here), a signed key directory naming one investigator, and `--operatives`
@@ -112,8 +113,8 @@ INVESTIGATOR = "bench-investigator"
 # must not trip them. Stored as int4.
 UNTHROTTLED = "1000000"
 REPORT_PATH = "/v1/reports"
-# A tip of about 1.4 KB: PADME-padded and sealed to one investigator it is a 1,752-byte age
-# ciphertext, a 2.6 KB JSON body (PERFORMANCE.md's bare figure is for a 2 KB body).
+# A tip of about 1.4 KB: PADME-padded and sealed to one investigator it is an age ciphertext of
+# about 1.8 KB, a 2.6 KB JSON body (PERFORMANCE.md's bare figure is for a 2 KB body).
 TIP_TEXT = "Seen at the harbour gate, three minors moved into a white van. " * 22
 OPERATIVE_ENV = "REPORTS_BENCH_OPERATIVE_ID"
 DEVICE_ENV = "REPORTS_BENCH_DEVICE_ID"

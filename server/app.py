@@ -34,6 +34,7 @@ from server.identity.routes import (
 from server.identity.service import IdentityContext, sweep_expired
 from server.keyring import load_keyring
 from server.keys.routes import KeysController
+from server.keys.service import root_public_key
 from server.messages.routes import MessageController
 from server.problems import EXCEPTION_HANDLERS
 from server.reports.routes import ReportController
@@ -70,6 +71,8 @@ def create_app(settings: Settings) -> Litestar:
     database_url = settings.database_url
     # Loaded now, so a missing or unsafe key stops start-up rather than the first login.
     identity = IdentityContext(settings, load_keyring(settings.secret_key_path))
+    if settings.root_public_key is not None:
+        root_public_key(settings.root_public_key)  # a malformed root key stops start-up too
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

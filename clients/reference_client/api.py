@@ -43,6 +43,7 @@ class Readiness(msgspec.Struct, frozen=True):
 class InvitePayload(msgspec.Struct, frozen=True):
     server_url: str
     code: str
+    root_public_key: str | None
     root_key_fingerprint: str | None
 
 

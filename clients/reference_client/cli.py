@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from clients.reference_client import flows, report_cli
+from clients.reference_client import flows, keys_cli, report_cli
 from clients.reference_client.api import ApiError, TiplineClient
 from clients.reference_client.device import DeviceKeyPair
 from clients.reference_client.profile import ProfileError, load_profile, save_profile
@@ -60,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("logout", help="end the current session")
     commands.add_parser("whoami", help="show the account behind the current session")
     report_cli.add_commands(commands)
+    keys_cli.add_commands(commands)
     return parser
 
 
@@ -110,6 +111,9 @@ def _run(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command == keys_cli.COMMAND:
+            # The root key ceremony works on offline files, without a device profile.
+            return keys_cli.run(args)
         _run(args)
     except (ApiError, ProfileError, LookupError) as exc:
         print(f"tipline-client: {exc}", file=sys.stderr)

@@ -30,6 +30,7 @@ class AuditAction(StrEnum):
     ACCESS_DENIED = "access.denied"
 
     KEYS_DIRECTORY_PUBLISHED = "keys.directory_published"
+    KEYS_DIRECTORY_REFUSED = "keys.directory_refused"
 
     REPORT_RECEIVED = "report.received"
     REPORT_REFUSED = "report.refused"

@@ -35,6 +35,9 @@ class InvitePayload(msgspec.Struct, frozen=True):
 
     server_url: str
     code: str
+    # The organisation root public key (base64, 32 bytes) and its fingerprint: the new device
+    # pins the key and trusts no key directory it has not signed.
+    root_public_key: str | None
     root_key_fingerprint: str | None
 
 

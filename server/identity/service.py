@@ -90,6 +90,7 @@ def _invite_payload(ctx: IdentityContext, server_url: str, code: str) -> InviteP
     return InvitePayload(
         server_url=ctx.settings.public_url or server_url,
         code=code,
+        root_public_key=ctx.settings.root_public_key,
         root_key_fingerprint=root_key_fingerprint(ctx.settings.root_public_key),
     )
 

@@ -70,9 +70,10 @@ class StaleDirectory(Conflict):
     slug, title = "stale-directory", "A directory with this version or a newer one exists"
 
     def __init__(self, current_version: int) -> None:
-        super().__init__(f"The current directory version is {current_version}; sign a higher one")
-        # For a problem extension member once server.problems carries them; until then the
-        # number is in `detail` and `GET /v1/keys` returns it.
+        super().__init__(
+            f"The current directory version is {current_version}; sign a higher one",
+            extensions={"current_version": current_version},
+        )
         self.current_version = current_version
 
 
@@ -215,6 +216,26 @@ async def _check_accounts(conn: db.Connection, directory: Directory) -> None:
 
 
 async def publish(
+    pool: db.Pool, principal: Principal, configured_root_key: str | None, signed: SignedDirectory
+) -> SignedDirectory:
+    try:
+        return await _publish(pool, principal, configured_root_key, signed)
+    except (InvalidInput, Conflict) as refused:
+        # A refused directory may be an attack on the key directory: keep a record of it.
+        async with acting_as(pool, principal) as conn:
+            await record(
+                conn,
+                AuditAction.KEYS_DIRECTORY_REFUSED,
+                actor_id=principal.account_id,
+                actor_role=principal.role,
+                subject_type="key_directory",
+                subject_id=str(signed.version),
+                detail={"reason": refused.slug},
+            )
+        raise
+
+
+async def _publish(
     pool: db.Pool, principal: Principal, configured_root_key: str | None, signed: SignedDirectory
 ) -> SignedDirectory:
     root = root_public_key(configured_root_key)

@@ -400,6 +400,8 @@ async def test_an_event_committed_through_one_app_process_reaches_a_stream_on_an
     settings: Settings,
 ) -> None:
     async with serving(settings) as first, serving(settings) as second:
+        # Replicas share one (NTP) time; here, the tests' clock, which enrolment moves on.
+        second.identity.clock = first.clock
         investigator = await first.first_investigator()
         operative = await first.invited(investigator, "operative")
         async with subscribed(investigator, base_url=second.base_url) as stream:
