@@ -369,6 +369,8 @@ async def record_failure(
     *,
     reason: str,
     principal: Principal | None = None,
+    subject_type: str | None = None,
+    subject_id: str | None = None,
 ) -> None:
     """Audits a refused request in a transaction of its own, so the refusal cannot undo it."""
     transaction = acting_as(pool, principal) if principal else as_authenticator(pool)
@@ -378,6 +380,8 @@ async def record_failure(
             action,
             actor_id=principal.account_id if principal else None,
             actor_role=principal.role if principal else None,
+            subject_type=subject_type,
+            subject_id=subject_id,
             detail={"reason": reason},
         )
 

@@ -21,6 +21,7 @@ from server.events.kinds import EventKind
 from server.events.service import publish
 from server.identity.permissions import Role
 from server.identity.principal import Principal, acting_as
+from server.identity.service import record_failure
 from server.keys.service import current_directory, investigator_count
 from server.messages import queries
 from server.messages.schemas import (
@@ -36,19 +37,6 @@ from server.settings import Settings
 
 THREAD_LIMIT = 500
 INBOX_LIMIT = 100
-
-
-async def _refuse(pool: db.Pool, principal: Principal, message_id: UUID, reason: str) -> None:
-    async with acting_as(pool, principal) as conn:
-        await record(
-            conn,
-            AuditAction.MESSAGE_REFUSED,
-            actor_id=principal.account_id,
-            actor_role=principal.role,
-            subject_type="message",
-            subject_id=str(message_id),
-            detail={"reason": reason},
-        )
 
 
 async def send(
@@ -88,7 +76,14 @@ async def send(
         )
         verify_device_signature(msgspec.json.decode(jwk), signed, submission.signature)
     except InvalidInput as refused:
-        await _refuse(pool, principal, submission.message_id, refused.slug)
+        await record_failure(
+            pool,
+            AuditAction.MESSAGE_REFUSED,
+            reason=refused.slug,
+            principal=principal,
+            subject_type="message",
+            subject_id=str(submission.message_id),
+        )
         raise
 
     async with acting_as(pool, principal) as conn:
@@ -109,7 +104,8 @@ async def send(
         )
         if received_at is None:
             stored = await queries.existing(conn, submission.message_id)
-            assert stored is not None
+            if stored is None:
+                raise Conflict("Another message was already stored under this id")
             return _replay(stored, report_id, principal, submission, ciphertext_sha256), False
         await record(
             conn,

@@ -32,6 +32,7 @@ from server.events.kinds import EventKind
 from server.events.service import publish
 from server.identity.permissions import Role
 from server.identity.principal import Principal, acting_as
+from server.identity.service import record_failure
 from server.keys.service import current_directory, investigator_count
 from server.reports import queries
 from server.reports.schemas import (
@@ -87,20 +88,6 @@ def now_to_the_second() -> datetime:
 # --- intake -------------------------------------------------------------------------------------
 
 
-async def refuse(pool: db.Pool, principal: Principal, report_id: UUID, reason: str) -> None:
-    """Audits a refused submission in its own transaction: nothing of it is stored."""
-    async with acting_as(pool, principal) as conn:
-        await record(
-            conn,
-            AuditAction.REPORT_REFUSED,
-            actor_id=principal.account_id,
-            actor_role=principal.role,
-            subject_type="report",
-            subject_id=str(report_id),
-            detail={"reason": reason},
-        )
-
-
 async def submit(
     settings: Settings, pool: db.Pool, principal: Principal, submission: ReportSubmission
 ) -> tuple[Receipt, bool]:
@@ -146,7 +133,14 @@ async def submit(
         )
         verify_device_signature(msgspec.json.decode(device_jwk), message, submission.signature)
     except InvalidInput as refused:
-        await refuse(pool, principal, submission.report_id, refused.slug)
+        await record_failure(
+            pool,
+            AuditAction.REPORT_REFUSED,
+            reason=refused.slug,
+            principal=principal,
+            subject_type="report",
+            subject_id=str(submission.report_id),
+        )
         raise
 
     async with acting_as(pool, principal) as conn:
@@ -166,9 +160,11 @@ async def submit(
             ),
         )
         if not created:
-            # A concurrent copy won the race; answer as for any retry.
+            # A concurrent copy won the race; answer as for any retry. If the row is not
+            # visible, someone else's report holds this id.
             stored = await queries.existing(conn, submission.report_id)
-            assert stored is not None
+            if stored is None:
+                raise Conflict("Another report was already stored under this id")
             return _replay(stored, submission, ciphertext_sha256), False
         await record(
             conn,

@@ -35,6 +35,7 @@ PLUMBING = {
     "tasks",
     "wire",
 }
+FOUNDATIONS = {"identity", "audit"}
 # Plumbing that may wire capabilities together: the app factory and the operator's CLI.
 COMPOSITION_ROOTS = {"app", "cli"}
 
@@ -82,6 +83,12 @@ def test_layers_point_one_way(path: Path) -> None:
         assert not reaching, f"plumbing module imports a capability: {reaching}"
     if capability is not None:
         assert not {m for m in modules if m in {"server.app", "server.cli"}}
+    if capability in FOUNDATIONS:
+        # Every capability may use identity and audit; they use no other capability.
+        capabilities = {p.name for p in SERVER.iterdir() if (p / "__init__.py").exists()}
+        others = capabilities - FOUNDATIONS - {"envelope"}
+        reaching = {m for m in modules if m.startswith("server.") and m.split(".")[1] in others}
+        assert not reaching, f"{capability} depends on {reaching}"
 
 
 def test_every_named_query_is_used_and_every_use_exists() -> None:

@@ -179,3 +179,19 @@ async def test_only_operatives_submit(desk: Desk) -> None:
         "POST", "/v1/reports", desk.investigator.token(), json=body
     )
     assert response.status_code == 403
+
+
+async def test_an_id_taken_by_another_operative_is_a_conflict_not_a_crash(desk: Desk) -> None:
+    first = sealed(desk, "mine")
+    await submit(desk.operative.client, desk.operative.token(), first)
+    assert desk.world.directory is not None
+    theirs = seal_report(
+        desk.other_operative.device,
+        desk.world.directory,
+        TipReport(text="theirs"),
+        report_id=first.report_id,
+    )
+    response = await desk.other_operative.client.call(
+        "POST", "/v1/reports", desk.other_operative.token(), json=msgspec.to_builtins(theirs)
+    )
+    assert response.status_code == 409
