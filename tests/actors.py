@@ -28,7 +28,7 @@ from server.identity import service
 
 
 class FakeClock:
-    """The server's and the clients' clock in tests: real time plus whatever a test adds."""
+    """The server's TOTP clock in tests: real time plus whatever a test adds."""
 
     def __init__(self) -> None:
         self.offset = 0.0
@@ -85,7 +85,7 @@ class World:
         self.base_url = base_url
         self.clock = FakeClock()
         self.identity: service.IdentityContext = app.state.identity
-        self.identity.clock = self.clock
+        self.identity.totp_clock = self.clock
         self._count = 0
         self._clients: list[TiplineClient] = []
         # Set by tests that publish key directories (the server must know the public half).
@@ -93,7 +93,7 @@ class World:
         self.directory: Directory | None = None
 
     def client(self, device: DeviceKeyPair) -> TiplineClient:
-        client = TiplineClient(self.base_url, device, clock=self.clock)
+        client = TiplineClient(self.base_url, device)
         self._clients.append(client)
         return client
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import time
 from typing import Any, Final
 
 from litestar import Request
@@ -55,7 +56,7 @@ def dpop_claims(
         proofs[0],
         method=str(connection.scope.get("method", "")),
         url=target_url(connection, settings),
-        now=identity.clock(),
+        now=time.time(),
         max_age_s=settings.dpop_max_age_s,
         max_future_s=settings.dpop_max_future_s,
         access_token=access_token,

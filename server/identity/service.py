@@ -60,12 +60,13 @@ class IdentityContext:
     """What the identity rules need beyond a connection: settings, keys, the password hasher."""
 
     def __init__(
-        self, settings: Settings, keyring: Keyring, clock: Callable[[], float] = time.time
+        self, settings: Settings, keyring: Keyring, totp_clock: Callable[[], float] = time.time
     ) -> None:
         self.settings = settings
         self.keyring = keyring
-        # The one clock for TOTP steps and DPoP `iat`; replaceable so tests can move time.
-        self.clock = clock
+        # The clock TOTP steps are read from; replaceable so tests can move to the next step
+        # (a step is accepted once) without waiting 30 seconds.
+        self.totp_clock = totp_clock
         self.hasher = passwords.PasswordHasher(
             pepper=keyring.password_pepper,
             max_concurrency=settings.password_hash_concurrency,
@@ -273,7 +274,7 @@ async def confirm_enrolment(
         if account is None or account.totp_seed_sealed is None:
             raise Unauthenticated("Enrolment confirmation failed")
         seed = totp.open_seed(ctx.keyring.totp_seal_key, account.id, account.totp_seed_sealed)
-        step = totp.matching_step(seed, request.totp_code, now=ctx.clock())
+        step = totp.matching_step(seed, request.totp_code, now=ctx.totp_clock())
         if step is None or not await queries.consume_totp_step(conn, account.id, step):
             raise Unauthenticated("Enrolment confirmation failed")
         await queries.activate_account(conn, account.id)
@@ -443,7 +444,7 @@ async def _finish_login(
         if device_id is not None and account.totp_seed_sealed is not None:
             reason = "totp"
             seed = totp.open_seed(ctx.keyring.totp_seal_key, account.id, account.totp_seed_sealed)
-            step = totp.matching_step(seed, request.totp_code, now=ctx.clock())
+            step = totp.matching_step(seed, request.totp_code, now=ctx.totp_clock())
             if step is not None:
                 reason = "totp-replay"
                 if await queries.consume_totp_step(conn, account.id, step):

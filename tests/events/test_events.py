@@ -123,7 +123,7 @@ def headers_for(actor: Actor, base_url: str, session: str | None = None) -> dict
             "GET",
             base_url + "/v1/events",
             access_token=token,
-            now=actor.world.clock(),
+            now=time.time(),
         ),
         "Accept": "text/event-stream",
     }
@@ -401,7 +401,7 @@ async def test_an_event_committed_through_one_app_process_reaches_a_stream_on_an
 ) -> None:
     async with serving(settings) as first, serving(settings) as second:
         # Replicas share one (NTP) time; here, the tests' clock, which enrolment moves on.
-        second.identity.clock = first.clock
+        second.identity.totp_clock = first.clock
         investigator = await first.first_investigator()
         operative = await first.invited(investigator, "operative")
         async with subscribed(investigator, base_url=second.base_url) as stream:
