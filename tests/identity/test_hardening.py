@@ -274,7 +274,11 @@ async def test_the_duress_password_route_is_throttled_and_audited(
 
 async def test_forwarded_addresses_count_only_from_a_trusted_proxy(settings: Settings) -> None:
     async with world_with(
-        settings, source_attempts_per_window=2, trusted_proxies="127.0.0.1"
+        settings,
+        source_attempts_per_window=2,
+        # Windows are fixed; a day-long one keeps a boundary from falling inside the test.
+        source_window_s=86_400,
+        trusted_proxies="127.0.0.1",
     ) as world:
         client = world.client(DeviceKeyPair.generate())
         body = {"handle": "someone", "password": "x" * 20, "totp_code": "123456"}
@@ -293,7 +297,7 @@ async def test_forwarded_addresses_count_only_from_a_trusted_proxy(settings: Set
         assert [await attempt("203.0.113.7") for _ in range(3)] == [401, 401, 429]
         # Another client behind the same proxy has its own allowance.
         assert await attempt("198.51.100.9") == 401
-    async with world_with(settings, source_attempts_per_window=2) as world:
+    async with world_with(settings, source_attempts_per_window=2, source_window_s=86_400) as world:
         client = world.client(DeviceKeyPair.generate())
         # Not trusted: the header is ignored and everything counts against the real peer.
         statuses = []
