@@ -14,8 +14,8 @@ import msgspec
 from server import db
 from server.audit.actions import AuditAction
 from server.audit.service import record
-from server.envelope.age_header import check_age_ciphertext
-from server.envelope.signatures import message_message, verify_device_signature
+from server.envelope.sealed import check_sealed
+from server.envelope.signatures import message_message
 from server.errors import Conflict, InvalidInput, NotFound
 from server.events.kinds import EventKind
 from server.events.service import publish
@@ -64,17 +64,17 @@ async def send(
     assert jwk is not None
     expected = investigator_count(directory) + (1 if principal.role is Role.INVESTIGATOR else 0)
     try:
-        form = check_age_ciphertext(
+        check_sealed(
             submission.ciphertext,
+            readers=expected,
             max_recipients=settings.max_envelope_recipients,
             max_bytes=settings.max_message_ciphertext_bytes,
+            signed_bytes=message_message(
+                submission.message_id, report_id, submission.sent_at, ciphertext_sha256
+            ),
+            device_key=msgspec.json.decode(jwk),
+            signature=submission.signature,
         )
-        if form.recipients != expected:
-            raise InvalidInput("The message must be encrypted to the thread's readers")
-        signed = message_message(
-            submission.message_id, report_id, submission.sent_at, ciphertext_sha256
-        )
-        verify_device_signature(msgspec.json.decode(jwk), signed, submission.signature)
     except InvalidInput as refused:
         await record_failure(
             pool,

@@ -20,13 +20,8 @@ import msgspec
 from server import db
 from server.audit.actions import AuditAction
 from server.audit.service import record
-from server.envelope.age_header import check_age_ciphertext
-from server.envelope.signatures import (
-    AttachmentDigest,
-    receipt_hash,
-    report_message,
-    verify_device_signature,
-)
+from server.envelope.sealed import check_sealed
+from server.envelope.signatures import AttachmentDigest, receipt_hash, report_message
 from server.errors import Conflict, InvalidInput, NotFound, TiplineError
 from server.events.kinds import EventKind
 from server.events.service import publish
@@ -117,21 +112,21 @@ async def submit(
         raise OutdatedDirectory(directory.version if directory else None)
     assert device_jwk is not None
     try:
-        form = check_age_ciphertext(
-            submission.ciphertext,
-            max_recipients=settings.max_envelope_recipients,
-            max_bytes=settings.max_report_ciphertext_bytes,
-        )
-        if form.recipients != investigator_count(directory):
-            raise InvalidInput("The report must be encrypted to every current investigator")
         digests = [
             AttachmentDigest(a.attachment_id, a.plaintext_sha256, a.ciphertext_sha256)
             for a in submission.attachments
         ]
-        message = report_message(
-            submission.report_id, submission.sent_at, ciphertext_sha256, digests
+        check_sealed(
+            submission.ciphertext,
+            readers=investigator_count(directory),
+            max_recipients=settings.max_envelope_recipients,
+            max_bytes=settings.max_report_ciphertext_bytes,
+            signed_bytes=report_message(
+                submission.report_id, submission.sent_at, ciphertext_sha256, digests
+            ),
+            device_key=msgspec.json.decode(device_jwk),
+            signature=submission.signature,
         )
-        verify_device_signature(msgspec.json.decode(device_jwk), message, submission.signature)
     except InvalidInput as refused:
         await record_failure(
             pool,
