@@ -8,16 +8,12 @@ sealer's interval; SEC-LOG-03 asks for appends to be serialised, and they are, h
 
 from __future__ import annotations
 
-import logging
-
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from server import db
 from server.audit import queries, service
 from server.tasks import Periodic
-
-_log = logging.getLogger("tipline.audit.sealer")
 
 DEFAULT_BATCH = 1000
 

@@ -81,6 +81,10 @@ class InvalidDeviceKey(InvalidInput):
     title = "The device key is not acceptable"
 
 
+# RFC 9449 §7.1: the challenge a 401 carries, naming the scheme and the algorithms accepted.
+DPOP_CHALLENGE: Final = {"WWW-Authenticate": f'DPoP algs="{" ".join(sorted(ALLOWED_ALGS))}"'}
+
+
 class InvalidProof(Unauthenticated):
     """Every DPoP failure looks the same to the client (no oracle for forging proofs).
 

@@ -21,14 +21,13 @@ from server.audit.actions import AuditAction
 from server.db import Pool
 from server.errors import Forbidden, Unauthenticated
 from server.identity import service
-from server.identity.dpop import DPoPClaims, verify_proof
+from server.identity.dpop import DPOP_CHALLENGE, DPoPClaims, verify_proof
 from server.identity.permissions import Permission, allows
 from server.identity.principal import Principal
 from server.settings import Settings
 
 PERMISSION_KEY: Final = "permission"
 _AUTHORIZATION: Final = re.compile(r"^DPoP ([A-Za-z0-9_-]{43})$", re.IGNORECASE | re.ASCII)
-_CHALLENGE: Final = {"WWW-Authenticate": 'DPoP algs="ES256 EdDSA"'}
 
 
 def requires(permission: Permission) -> dict[str, Any]:
@@ -51,7 +50,7 @@ def dpop_claims(
     settings = identity.settings
     proofs = connection.headers.getall("dpop", [])
     if len(proofs) != 1:
-        raise Unauthenticated("A single DPoP proof is required", headers=_CHALLENGE)
+        raise Unauthenticated("A single DPoP proof is required", headers=DPOP_CHALLENGE)
     return verify_proof(
         proofs[0],
         method=str(connection.scope.get("method", "")),
@@ -107,7 +106,7 @@ async def _authenticate(
     authorization = connection.headers.getall("authorization", [])
     match = _AUTHORIZATION.match(authorization[0]) if len(authorization) == 1 else None
     if match is None:
-        raise Unauthenticated("A DPoP-bound access token is required", headers=_CHALLENGE)
+        raise Unauthenticated("A DPoP-bound access token is required", headers=DPOP_CHALLENGE)
     token = match.group(1)
     claims = dpop_claims(connection, identity, access_token=token)
     return await service.authenticate(identity, pool, token, claims)
@@ -122,5 +121,5 @@ def _reason(refused: Unauthenticated) -> str:
 def current_principal(request: Request[Any, Any, Any]) -> Principal:
     principal = request.scope.get("user")
     if not isinstance(principal, Principal):
-        raise Unauthenticated("Authentication required", headers=_CHALLENGE)
+        raise Unauthenticated("Authentication required", headers=DPOP_CHALLENGE)
     return principal

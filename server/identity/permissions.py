@@ -23,7 +23,6 @@ class Permission(StrEnum):
     INVITE_CREATE = "invite:any:create"
     ACCOUNT_LIST = "account:any:list"
     ACCOUNT_MANAGE = "account:any:manage"
-    DEVICE_REVOKE_ANY = "device:any:revoke"
     AUDIT_READ = "audit:any:read"
     EVENTS_READ = "events:own:read"
     KEYS_READ = "keys:directory:read"
@@ -82,7 +81,6 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.INVITE_CREATE,
             Permission.ACCOUNT_LIST,
             Permission.ACCOUNT_MANAGE,
-            Permission.DEVICE_REVOKE_ANY,
             Permission.AUDIT_READ,
             Permission.KEYS_READ,
             Permission.EVENTS_READ,

@@ -25,7 +25,7 @@ from server.audit.actions import AuditAction
 from server.audit.service import record
 from server.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthenticated
 from server.identity import passwords, queries, totp
-from server.identity.dpop import DeviceKey, DPoPClaims, parse_device_jwk
+from server.identity.dpop import DPOP_CHALLENGE, DeviceKey, DPoPClaims, parse_device_jwk
 from server.identity.permissions import Role
 from server.identity.principal import Principal, acting_as, as_authenticator
 from server.identity.schemas import (
@@ -532,7 +532,7 @@ async def authenticate(
         )
         if live is None or not live.proof_is_fresh:
             # Raising inside the transaction also undoes the idle-timer touch of a replay.
-            raise Unauthenticated("The session is not valid", headers=_WWW_AUTHENTICATE)
+            raise Unauthenticated("The session is not valid", headers=DPOP_CHALLENGE)
     return Principal(
         account_id=live.account_id,
         role=Role(live.role),
@@ -541,9 +541,6 @@ async def authenticate(
         device_id=live.device_id,
         duress=live.duress,
     )
-
-
-_WWW_AUTHENTICATE: Final = {"WWW-Authenticate": 'DPoP algs="ES256 EdDSA"'}
 
 
 async def logout(pool: db.Pool, principal: Principal) -> None:
