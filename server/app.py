@@ -34,7 +34,7 @@ from server.identity.routes import (
 from server.identity.service import IdentityContext, sweep_expired
 from server.keyring import load_keyring
 from server.keys.routes import KeysController
-from server.keys.service import root_public_key
+from server.keys.service import DirectoryCache, root_public_key
 from server.messages.routes import MessageController
 from server.problems import EXCEPTION_HANDLERS
 from server.reports.routes import ReportController
@@ -73,6 +73,7 @@ def create_app(settings: Settings) -> Litestar:
     identity = IdentityContext(settings, load_keyring(settings.secret_key_path))
     if settings.root_public_key is not None:
         root_public_key(settings.root_public_key)  # a malformed root key stops start-up too
+    directories = DirectoryCache()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -120,6 +121,7 @@ def create_app(settings: Settings) -> Litestar:
             "pool": Provide(provide_pool, sync_to_thread=False),
             "settings": Provide(lambda: settings, sync_to_thread=False, use_cache=True),
             "identity": Provide(lambda: identity, sync_to_thread=False, use_cache=True),
+            "directories": Provide(lambda: directories, sync_to_thread=False, use_cache=True),
             "principal": Provide(current_principal, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Final, Literal
 from uuid import UUID
 
+import jwt
 import msgspec
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -24,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from server.errors import FieldProblem, InvalidInput
-from server.identity.dpop import ALG_ES256, InvalidDeviceKey, parse_device_jwk
+from server.identity.dpop import ALG_ES256, InvalidDeviceKey, load_device_key
 
 REPORT_DOMAIN: Final = b"tipline-report-v1\n"
 MESSAGE_DOMAIN: Final = b"tipline-message-v1\n"
@@ -158,35 +159,28 @@ def _decode_signature(signature_b64url: str) -> bytes:
     return raw
 
 
-def _coordinate(value: str) -> bytes:
-    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-
-
 def verify_device_signature(
     public_jwk: Mapping[str, str], message: bytes, signature_b64url: str
 ) -> None:
     raw = _decode_signature(signature_b64url)
     try:
-        # The registered key is re-validated here (on-curve, canonical, not small-order) so a
+        # The key is validated (on-curve, canonical, not small-order) before it is used, so a
         # bad row can never make a forged signature verify.
-        device_key = parse_device_jwk(dict(public_jwk))
-    except InvalidDeviceKey:
+        device_key, verifier = load_device_key(dict(public_jwk))
+    except (InvalidDeviceKey, jwt.PyJWTError):
         raise BadSignature("key") from None
-    jwk = device_key.jwk
+    key = verifier.key
     try:
         # The algorithm follows from the key type alone; nothing the client sends chooses it.
-        if device_key.alg == ALG_ES256:
-            point = ec.EllipticCurvePublicNumbers(
-                int.from_bytes(_coordinate(jwk["x"]), "big"),
-                int.from_bytes(_coordinate(jwk["y"]), "big"),
-                ec.SECP256R1(),
-            ).public_key()
+        if device_key.alg == ALG_ES256 and isinstance(key, ec.EllipticCurvePublicKey):
             der = encode_dss_signature(
                 int.from_bytes(raw[:P256_SCALAR_BYTES], "big"),
                 int.from_bytes(raw[P256_SCALAR_BYTES:], "big"),
             )
-            point.verify(der, message, ec.ECDSA(hashes.SHA256()))
+            key.verify(der, message, ec.ECDSA(hashes.SHA256()))
+        elif device_key.alg != ALG_ES256 and isinstance(key, ed25519.Ed25519PublicKey):
+            key.verify(raw, message)
         else:
-            ed25519.Ed25519PublicKey.from_public_bytes(_coordinate(jwk["x"])).verify(raw, message)
+            raise BadSignature("key")
     except InvalidSignature:
         raise BadSignature("mismatch") from None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import json
@@ -123,6 +124,9 @@ class DPoPClaims(msgspec.Struct, frozen=True):
     iat: float
     ath: str | None
     thumbprint: str
+    # The proof's public key (RFC 7638 members only): the session's device key once the
+    # session check has matched its thumbprint.
+    jwk: dict[str, str]
 
 
 class _ProofClaims(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -213,6 +217,34 @@ def parse_device_jwk(jwk: object) -> DeviceKey:
     return DeviceKey(jwk=public, thumbprint=jwk_thumbprint(public))
 
 
+# Validating a JWK and building its key object costs more than verifying a signature with it,
+# and a device sends the same key with every request. Keyed by the exact input, so a cached
+# answer is the one parse_device_jwk would give; failures are not cached.
+_KEY_CACHE_SIZE: Final = 1024
+_JWK_MAX_MEMBERS: Final = 8
+
+
+def load_device_key(jwk: object) -> tuple[DeviceKey, jwt.PyJWK]:
+    """The validated device key and its verifier; raises InvalidDeviceKey."""
+    if (
+        isinstance(jwk, dict)
+        and len(jwk) <= _JWK_MAX_MEMBERS
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in jwk.items())
+    ):
+        return _load_cached(tuple(sorted(jwk.items())))
+    return _load(jwk)
+
+
+@functools.lru_cache(maxsize=_KEY_CACHE_SIZE)
+def _load_cached(members: tuple[tuple[str, str], ...]) -> tuple[DeviceKey, jwt.PyJWK]:
+    return _load(dict(members))
+
+
+def _load(jwk: object) -> tuple[DeviceKey, jwt.PyJWK]:
+    device_key = parse_device_jwk(jwk)
+    return device_key, jwt.PyJWK(dict(device_key.jwk), algorithm=device_key.alg)
+
+
 def _normalise_percent_encoding(component: str) -> str:
     # RFC 3986 §6.2.2.1 (hex digits upper case) and §6.2.2.2 (decode unreserved characters).
     def replace(match: re.Match[str]) -> str:
@@ -286,13 +318,14 @@ def _verified_parts(proof: str) -> tuple[DeviceKey, bytes]:
     if "crit" in header or "b64" in header:
         raise InvalidProof("crit")
     try:
-        device_key = parse_device_jwk(header.get("jwk"))  # §4.3 items 6 and 7
+        device_key, key = load_device_key(header.get("jwk"))  # §4.3 items 6 and 7
     except InvalidDeviceKey:
+        raise InvalidProof("jwk") from None
+    except jwt.PyJWTError:
         raise InvalidProof("jwk") from None
     if alg != device_key.alg:
         raise InvalidProof("alg-key-mismatch")
     try:
-        key = jwt.PyJWK(dict(device_key.jwk), algorithm=alg)
         decoded = _JWS.decode_complete(proof, key=key, algorithms=[alg])
     except jwt.PyJWTError:
         raise InvalidProof("signature") from None
@@ -360,4 +393,5 @@ def verify_proof(
         iat=claims.iat,
         ath=claims.ath,
         thumbprint=device_key.thumbprint,
+        jwk=device_key.jwk,
     )

@@ -22,6 +22,9 @@ class Principal(msgspec.Struct, frozen=True):
     device_id: UUID
     # A session opened with the duress password: it must see nothing real.
     duress: bool
+    # The public key of the device the session is bound to (RFC 7638 members), as presented in
+    # this request's DPoP proof and matched to the session by its thumbprint.
+    device_key: dict[str, str]
 
 
 def acting_as(pool: db.Pool, principal: Principal) -> AbstractAsyncContextManager[db.Connection]:

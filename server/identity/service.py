@@ -526,13 +526,12 @@ async def authenticate(
     ctx: IdentityContext, pool: db.Pool, token: str, claims: DPoPClaims
 ) -> Principal:
     """The principal behind a token whose DPoP proof (already verified) is fresh."""
-    async with as_authenticator(pool) as conn:
+    async with db.self_contained(pool) as conn:
         live = await queries.authenticate(
             conn, _sha256(token), claims.thumbprint, _sha256(claims.jti), ctx.replay_ttl_s
         )
-        if live is None or not live.proof_is_fresh:
-            # Raising inside the transaction also undoes the idle-timer touch of a replay.
-            raise Unauthenticated("The session is not valid", headers=DPOP_CHALLENGE)
+    if live is None or not live.proof_is_fresh:
+        raise Unauthenticated("The session is not valid", headers=DPOP_CHALLENGE)
     return Principal(
         account_id=live.account_id,
         role=Role(live.role),
@@ -540,6 +539,7 @@ async def authenticate(
         session_id=live.session_id,
         device_id=live.device_id,
         duress=live.duress,
+        device_key=claims.jwk,
     )
 
 

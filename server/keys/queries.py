@@ -37,6 +37,16 @@ async def current_directory(conn: Connection) -> StoredDirectory | None:
     return to_struct(row, StoredDirectory) if row else None
 
 
+async def directory_at(conn: Connection, version: int) -> bytes | None:
+    directory: bytes | None = await conn.fetchval(query("keys.directory_at"), version)
+    return directory
+
+
+async def current_version(conn: Connection) -> int | None:
+    version: int | None = await conn.fetchval(query("keys.current_version"))
+    return version
+
+
 async def entry_accounts(conn: Connection, account_ids: list[UUID]) -> list[EntryAccount]:
     rows = await conn.fetch(query("keys.entry_accounts"), account_ids)
     return [to_struct(row, EntryAccount) for row in rows]

@@ -47,10 +47,12 @@ from server.wire import decode_json
 __all__ = [
     "DIRECTORY_CONTEXT",
     "Directory",
+    "DirectoryCache",
     "DirectoryEntry",
     "InvalidDirectory",
     "StaleDirectory",
     "current_directory",
+    "current_version",
     "investigator_count",
     "investigator_recipients",
     "publish",
@@ -288,6 +290,36 @@ async def current_directory(conn: db.Connection) -> Directory | None:
     if stored is None:
         return None
     return msgspec.json.decode(stored.directory, type=Directory)
+
+
+class DirectoryCache:
+    """Published directories by version, for one database (one app, one pool).
+
+    A stored directory never changes (0004_keys.sql grants no UPDATE), so a version once read
+    can be kept: intake checks every report against the version its phone encrypted to.
+    """
+
+    def __init__(self, size: int = 16) -> None:
+        self._size = size
+        self._by_version: dict[int, Directory] = {}
+
+    async def at(self, conn: db.Connection, version: int) -> Directory | None:
+        """The directory published as `version`, or None when there is no such version."""
+        cached = self._by_version.get(version)
+        if cached is not None:
+            return cached
+        raw = await queries.directory_at(conn, version)
+        if raw is None:
+            return None
+        directory = msgspec.json.decode(raw, type=Directory)
+        if len(self._by_version) >= self._size:
+            del self._by_version[min(self._by_version)]
+        self._by_version[version] = directory
+        return directory
+
+
+async def current_version(conn: db.Connection) -> int | None:
+    return await queries.current_version(conn)
 
 
 def investigator_count(directory: Directory) -> int:

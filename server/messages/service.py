@@ -31,7 +31,6 @@ from server.messages.schemas import (
     Thread,
     ThreadMessage,
 )
-from server.reports.queries import device_key
 from server.reports.service import OutdatedDirectory
 from server.settings import Settings
 
@@ -58,10 +57,8 @@ async def send(
         if stored is not None:
             return _replay(stored, report_id, principal, submission, ciphertext_sha256), False
         directory = await current_directory(conn)
-        jwk = await device_key(conn, principal.device_id)
     if directory is None or submission.directory_version != directory.version:
         raise OutdatedDirectory(directory.version if directory else None)
-    assert jwk is not None
     expected = investigator_count(directory) + (1 if principal.role is Role.INVESTIGATOR else 0)
     try:
         check_sealed(
@@ -72,7 +69,7 @@ async def send(
             signed_bytes=message_message(
                 submission.message_id, report_id, submission.sent_at, ciphertext_sha256
             ),
-            device_key=msgspec.json.decode(jwk),
+            device_key=principal.device_key,
             signature=submission.signature,
         )
     except InvalidInput as refused:
@@ -95,7 +92,7 @@ async def send(
                 author_id=principal.account_id,
                 author_role=principal.role,
                 device_id=principal.device_id,
-                device_key=jwk,
+                device_key=msgspec.json.encode(principal.device_key).decode(),
                 sent_at=submission.sent_at,
                 ciphertext=submission.ciphertext,
                 ciphertext_sha256=ciphertext_sha256,

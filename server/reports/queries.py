@@ -62,17 +62,33 @@ class NewReport(msgspec.Struct, frozen=True):
     receipt: str
 
 
-async def device_key(conn: Connection, device_id: UUID) -> str | None:
-    jwk: str | None = await conn.fetchval(query("reports.device_key"), device_id)
-    return jwk
+class Intake(msgspec.Struct, frozen=True):
+    """What `submit_report` did: 'created', 'stored' (the stored columns follow), 'taken' (the
+    id is another account's) or 'outdated' (current_version is the directory to use)."""
+
+    outcome: str
+    current_version: int | None
+    sent_at: str | None
+    ciphertext_sha256: str | None
+    signature: str | None
+    receipt: str | None
+    received_at: datetime | None
 
 
-async def insert(conn: Connection, report: NewReport) -> bool:
-    """True if stored now; False if a report with this id already existed."""
-    receipt = await conn.fetchval(
-        query("reports.insert"),
-        report.id,
+async def submit(
+    conn: Connection,
+    report: NewReport,
+    *,
+    role: str,
+    duress: bool,
+    audit_detail_json: str,
+) -> Intake:
+    row = await conn.fetchrow(
+        query("reports.submit"),
         report.operative_id,
+        role,
+        duress,
+        report.id,
         report.device_id,
         report.sent_at,
         report.received_at,
@@ -81,13 +97,13 @@ async def insert(conn: Connection, report: NewReport) -> bool:
         report.ciphertext_sha256,
         report.signature,
         report.receipt,
+        audit_detail_json,
     )
-    return receipt is not None
+    return to_struct(row, Intake)
 
 
-async def existing(conn: Connection, report_id: UUID) -> Stored | None:
-    row = await conn.fetchrow(query("reports.existing"), report_id)
-    return to_struct(row, Stored) if row else None
+async def is_stored(conn: Connection, report_id: UUID) -> bool:
+    return bool(await conn.fetchval(query("reports.is_stored"), report_id))
 
 
 async def queue(

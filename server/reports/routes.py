@@ -15,6 +15,7 @@ from server.db import Pool
 from server.identity.guards import requires
 from server.identity.permissions import Permission
 from server.identity.principal import Principal
+from server.keys.service import DirectoryCache
 from server.reports import service
 from server.reports.schemas import (
     MAX_CIPHERTEXT_BYTES,
@@ -53,9 +54,10 @@ class ReportController(Controller):
         principal: NamedDependency[Principal],
         settings: NamedDependency[Settings],
         pool: NamedDependency[Pool],
+        directories: NamedDependency[DirectoryCache],
     ) -> Response[Receipt]:
         submission = await read_json(request, ReportSubmission)
-        receipt, created = await service.submit(settings, pool, principal, submission)
+        receipt, created = await service.submit(settings, pool, directories, principal, submission)
         # 201 for the first copy, 200 with the same receipt for any retry of it.
         return Response(receipt, status_code=201 if created else 200)
 

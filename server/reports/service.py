@@ -19,7 +19,7 @@ import msgspec
 
 from server import db
 from server.audit.actions import AuditAction
-from server.audit.service import record
+from server.audit.service import encode_detail, record
 from server.envelope.sealed import check_sealed
 from server.envelope.signatures import AttachmentDigest, receipt_hash, report_message
 from server.errors import Conflict, InvalidInput, NotFound, TiplineError
@@ -28,7 +28,7 @@ from server.events.service import publish
 from server.identity.permissions import Role
 from server.identity.principal import Principal, acting_as
 from server.identity.service import record_failure
-from server.keys.service import current_directory, investigator_count
+from server.keys.service import DirectoryCache, current_version, investigator_count
 from server.reports import queries
 from server.reports.schemas import (
     OwnPage,
@@ -84,7 +84,11 @@ def now_to_the_second() -> datetime:
 
 
 async def submit(
-    settings: Settings, pool: db.Pool, principal: Principal, submission: ReportSubmission
+    settings: Settings,
+    pool: db.Pool,
+    directories: DirectoryCache,
+    principal: Principal,
+    submission: ReportSubmission,
 ) -> tuple[Receipt, bool]:
     """The receipt, and whether this call stored the report (False: a retry of a stored one)."""
     if len(submission.ciphertext) > settings.max_report_ciphertext_bytes:
@@ -102,15 +106,12 @@ async def submit(
         # A coerced phone gets a receipt like any other and nothing is stored or announced.
         return receipt, True
 
+    # Checked against the version the phone says it encrypted to; whether that is still the
+    # current one is decided atomically with the insert (0010_intake_statements.sql).
     async with acting_as(pool, principal) as conn:
-        stored = await queries.existing(conn, submission.report_id)
-        if stored is not None:
-            return _replay(stored, submission, ciphertext_sha256), False
-        directory = await current_directory(conn)
-        device_jwk = await queries.device_key(conn, principal.device_id)
-    if directory is None or submission.directory_version != directory.version:
-        raise OutdatedDirectory(directory.version if directory else None)
-    assert device_jwk is not None
+        directory = await directories.at(conn, submission.directory_version)
+        if directory is None:
+            raise OutdatedDirectory(await current_version(conn))
     try:
         digests = [
             AttachmentDigest(a.attachment_id, a.plaintext_sha256, a.ciphertext_sha256)
@@ -124,10 +125,15 @@ async def submit(
             signed_bytes=report_message(
                 submission.report_id, submission.sent_at, ciphertext_sha256, digests
             ),
-            device_key=msgspec.json.decode(device_jwk),
+            device_key=principal.device_key,
             signature=submission.signature,
         )
     except InvalidInput as refused:
+        async with acting_as(pool, principal) as conn:
+            if await queries.is_stored(conn, submission.report_id):
+                # Other bytes under an id this operative already used: a conflict, whatever
+                # else is wrong with them (DESIGN §3 idempotency).
+                raise Conflict("Another report was already stored under this id") from None
         await record_failure(
             pool,
             AuditAction.REPORT_REFUSED,
@@ -138,8 +144,8 @@ async def submit(
         )
         raise
 
-    async with acting_as(pool, principal) as conn:
-        created = await queries.insert(
+    async with db.self_contained(pool) as conn:
+        intake = await queries.submit(
             conn,
             queries.NewReport(
                 id=submission.report_id,
@@ -153,42 +159,31 @@ async def submit(
                 signature=submission.signature,
                 receipt=receipt.receipt,
             ),
+            role=principal.role,
+            duress=principal.duress,
+            audit_detail_json=encode_detail(
+                {"bytes": len(submission.ciphertext), "directory": directory.version}
+            ),
         )
-        if not created:
-            # A concurrent copy won the race; answer as for any retry. If the row is not
-            # visible, someone else's report holds this id.
-            stored = await queries.existing(conn, submission.report_id)
-            if stored is None:
-                raise Conflict("Another report was already stored under this id")
-            return _replay(stored, submission, ciphertext_sha256), False
-        await record(
-            conn,
-            AuditAction.REPORT_RECEIVED,
-            actor_id=principal.account_id,
-            actor_role=principal.role,
-            subject_type="report",
-            subject_id=str(submission.report_id),
-            detail={"bytes": len(submission.ciphertext), "directory": directory.version},
-        )
-        await publish(
-            conn,
-            EventKind.REPORT_RECEIVED,
-            subject_id=submission.report_id,
-            report_id=submission.report_id,
-            audience_role=Role.INVESTIGATOR,
-        )
-    return receipt, True
+    if intake.outcome == "created":
+        return receipt, True
+    if intake.outcome == "outdated":
+        raise OutdatedDirectory(intake.current_version)
+    if intake.outcome == "stored":
+        return _replay(intake, submission, ciphertext_sha256), False
+    # 'taken': the row is not visible to this operative, so someone else's report holds the id.
+    raise Conflict("Another report was already stored under this id")
 
 
 def _replay(
-    stored: queries.Stored, submission: ReportSubmission, ciphertext_sha256: str
+    stored: queries.Intake, submission: ReportSubmission, ciphertext_sha256: str
 ) -> Receipt:
     same = (
         stored.ciphertext_sha256 == ciphertext_sha256
         and stored.signature == submission.signature
         and stored.sent_at == submission.sent_at
     )
-    if not same:
+    if not same or stored.receipt is None or stored.received_at is None:
         raise Conflict("Another report was already stored under this id")
     return Receipt(
         report_id=submission.report_id,

@@ -1,13 +1,6 @@
 -- name: record
--- Appends one audit event in the caller's transaction and returns its id (no RETURNING: see 0002).
-WITH new AS (SELECT nextval(pg_get_serial_sequence('tipline.audit_events', 'id')) AS id),
-appended AS (
-    INSERT INTO audit_events
-        (id, actor_id, actor_role, action, subject_type, subject_id, detail)
-    OVERRIDING SYSTEM VALUE
-    SELECT new.id, $1::uuid, $2::text, $3::text, $4::text, $5::text, $6::text::jsonb FROM new
-)
-SELECT id FROM new;
+-- Appends one audit event in the caller's transaction and returns its id.
+SELECT audit_append($1::uuid, $2::text, $3::text, $4::text, $5::text, $6::text::jsonb);
 
 -- name: list_events
 -- One page of events, newest first, keyset-paginated by id, optionally filtered.

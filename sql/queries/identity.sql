@@ -83,25 +83,9 @@ UPDATE sessions SET ended_at = now() WHERE account_id = $1 AND ended_at IS NULL;
 UPDATE accounts SET duress_at = now() WHERE id = $1 AND duress_at IS NULL;
 
 -- name: authenticate
--- One round trip per request: finds the live session for this token and device key, touches its
--- idle timer, and records the DPoP proof's jti, which must never have been seen before.
-WITH live AS (
-    UPDATE sessions s SET last_seen_at = greatest(s.last_seen_at, now())
-    FROM accounts a, devices d
-    WHERE s.token_hash = $1
-      AND s.ended_at IS NULL
-      AND now() < s.expires_at
-      AND now() < s.last_seen_at + s.idle_timeout
-      AND a.id = s.account_id AND a.status = 'active'
-      AND d.id = s.device_id AND d.revoked_at IS NULL AND d.thumbprint = $2
-    RETURNING s.id AS session_id, s.account_id, s.device_id, s.duress, a.role, a.handle
-), fresh AS (
-    INSERT INTO dpop_replay (jti_hash, expires_at)
-    SELECT $3, now() + make_interval(secs => $4::float8) FROM live
-    ON CONFLICT (jti_hash) DO NOTHING
-    RETURNING 1
-)
-SELECT live.*, EXISTS (SELECT FROM fresh) AS proof_is_fresh FROM live;
+-- One round trip per request, in its own transaction (0010): the live session for this token and
+-- device key, its idle timer touched, and whether the DPoP proof's jti was fresh.
+SELECT * FROM authenticate_session($1, $2, $3, $4);
 
 -- name: record_dpop_jti
 -- Records a DPoP proof's jti outside a session (login, enrolment); false when it was seen.

@@ -17,3 +17,11 @@ SELECT account_id, thumbprint FROM devices WHERE account_id = ANY($1::uuid[]) AN
 -- name: insert_directory
 -- Stores a verified directory; row-level security lets only an investigator publish, as themselves.
 INSERT INTO key_directories (version, directory, signature, published_by) VALUES ($1, $2, $3, $4);
+
+-- name: directory_at
+-- One published directory by version (versions never change once stored).
+SELECT directory FROM key_directories WHERE version = $1;
+
+-- name: current_version
+-- The newest published directory's version, or NULL when none has been published.
+SELECT max(version) FROM key_directories;

@@ -1,19 +1,6 @@
--- name: device_key
--- The public JWK of a registered device (to verify what it signed).
-SELECT public_jwk::text FROM devices WHERE id = $1;
-
--- name: insert
--- Stores a submitted report unless one with this id exists; returns nothing on a duplicate.
-INSERT INTO reports (id, operative_id, device_id, sent_at, received_at, directory_version,
-                     ciphertext, ciphertext_sha256, signature, receipt)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-ON CONFLICT (id) DO NOTHING
-RETURNING receipt;
-
--- name: existing
--- What was stored under a report id, to tell a retry (same bytes) from a conflict.
-SELECT operative_id, sent_at, ciphertext_sha256, signature, receipt, received_at
-FROM reports WHERE id = $1;
+-- name: submit
+-- The whole idempotent intake, in its own transaction under the operative's context (0010).
+SELECT * FROM submit_report($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::text::jsonb);
 
 -- name: queue
 -- The investigators' queue, newest first, keyset-paginated, every filter optional.
@@ -53,3 +40,7 @@ SELECT status, priority, operative_id FROM reports WHERE id = $1 FOR UPDATE;
 -- name: set_triage
 -- Records a triage decision.
 UPDATE reports SET status = $2, priority = $3, updated_at = now() WHERE id = $1;
+
+-- name: is_stored
+-- Whether a report with this id is visible in the current context (the caller's own).
+SELECT EXISTS (SELECT FROM reports WHERE id = $1);

@@ -34,6 +34,7 @@ async def serve(pool: db.Pool, role: Role) -> AsyncIterator[httpx.AsyncClient]:
         session_id=uuid4(),
         device_id=uuid4(),
         duress=False,
+        device_key={},
     )
     app = Litestar(
         route_handlers=[AuditController],
