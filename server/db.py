@@ -32,7 +32,13 @@ async def create_pool(settings: Settings, dsn: str) -> Pool:
         command_timeout=settings.db_command_timeout_s,
         max_queries=settings.db_max_queries,
         max_inactive_connection_lifetime=settings.db_max_inactive_connection_lifetime_s,
-        server_settings={"search_path": SEARCH_PATH, "application_name": "tipline"},
+        server_settings={
+            "search_path": SEARCH_PATH,
+            "application_name": "tipline",
+            # A request reads one page through an index that stops after it; starting parallel
+            # workers for that cost 7 ms of a 8 ms queue query at a million reports.
+            "max_parallel_workers_per_gather": "0",
+        },
         reset=_keep_session,
     )
     return pool

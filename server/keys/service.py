@@ -303,6 +303,10 @@ class DirectoryCache:
         self._size = size
         self._by_version: dict[int, Directory] = {}
 
+    def cached(self, version: int) -> Directory | None:
+        """The directory published as `version` if it has been read before; no round trip."""
+        return self._by_version.get(version)
+
     async def at(self, conn: db.Connection, version: int) -> Directory | None:
         """The directory published as `version`, or None when there is no such version."""
         cached = self._by_version.get(version)

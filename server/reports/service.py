@@ -108,10 +108,12 @@ async def submit(
 
     # Checked against the version the phone says it encrypted to; whether that is still the
     # current one is decided atomically with the insert (0010_intake_statements.sql).
-    async with acting_as(pool, principal) as conn:
-        directory = await directories.at(conn, submission.directory_version)
-        if directory is None:
-            raise OutdatedDirectory(await current_version(conn))
+    directory = directories.cached(submission.directory_version)
+    if directory is None:
+        async with acting_as(pool, principal) as conn:
+            directory = await directories.at(conn, submission.directory_version)
+            if directory is None:
+                raise OutdatedDirectory(await current_version(conn))
     try:
         digests = [
             AttachmentDigest(a.attachment_id, a.plaintext_sha256, a.ciphertext_sha256)

@@ -4,6 +4,7 @@ guarantees the multi-statement path had."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import uuid
@@ -16,8 +17,9 @@ import msgspec
 import pytest
 
 from clients.reference_client.reports import TipReport, seal_report
+from server.settings import Settings
 from tests.actors import World
-from tests.conftest import TestDatabase
+from tests.conftest import TestDatabase, world_with
 from tests.reports.conftest import Desk
 
 AUTHENTICATE = "SELECT * FROM authenticate_session($1, $2, $3, $4)"
@@ -67,21 +69,37 @@ async def _last_seen(database: TestDatabase, token: str) -> datetime:
 
 
 async def test_a_replayed_proof_does_not_keep_a_session_alive(
+    settings: Settings, database: TestDatabase
+) -> None:
+    # A 2 s idle timeout: the timer moves once it is 0.1 s old (a twentieth, 0010).
+    async with world_with(settings, session_idle_investigator_s=2) as world:
+        investigator = await world.first_investigator()
+        token = investigator.token().access_token
+        proof = investigator.client.proof("GET", "/v1/me", access_token=token)
+        headers = {"Authorization": f"DPoP {token}", "DPoP": proof}
+        async with httpx.AsyncClient(base_url=world.base_url) as http:
+            await asyncio.sleep(0.3)
+            assert (await http.get("/v1/me", headers=headers)).status_code == 200
+            touched = await _last_seen(database, token)
+            await asyncio.sleep(0.3)
+            assert (await http.get("/v1/me", headers=headers)).status_code == 401
+            assert await _last_seen(database, token) == touched
+        fresh = await investigator.client.call("GET", "/v1/me", token)
+        assert fresh.status_code == 200
+        assert await _last_seen(database, token) > touched
+
+
+async def test_a_busy_session_moves_its_idle_timer_only_once_in_a_while(
     world: World, database: TestDatabase
 ) -> None:
     investigator = await world.first_investigator()
     token = investigator.token().access_token
-    proof = investigator.client.proof("GET", "/v1/me", access_token=token)
-    headers = {"Authorization": f"DPoP {token}", "DPoP": proof}
-    async with httpx.AsyncClient(base_url=world.base_url) as http:
-        assert (await http.get("/v1/me", headers=headers)).status_code == 200
-        touched = await _last_seen(database, token)
-        assert (await http.get("/v1/me", headers=headers)).status_code == 401
-        assert await _last_seen(database, token) == touched
-    fresh = await investigator.client.call("GET", "/v1/me", token)
-    assert fresh.status_code == 200
-    later = await _last_seen(database, token)
-    assert later > touched
+    assert (await investigator.client.call("GET", "/v1/me", token)).status_code == 200
+    first = await _last_seen(database, token)
+    for _ in range(3):
+        assert (await investigator.client.call("GET", "/v1/me", token)).status_code == 200
+    # The default 900 s idle timeout moves the timer at most every 45 s.
+    assert await _last_seen(database, token) == first
 
 
 async def test_a_directory_version_that_never_existed_gets_the_current_one(desk: Desk) -> None:
