@@ -137,7 +137,11 @@ def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[
     _log.error(
         "unhandled exception",
         exc_info=exc,
-        extra={"request_id": request_id_of(request.scope), "route": request.scope.get("path")},
+        # The route template, never the path: a path carries report and account ids.
+        extra={
+            "request_id": request_id_of(request.scope),
+            "route": request.scope.get("path_template", "<unmatched>"),
+        },
     )
     return problem_response(request, errors.TiplineError("An unexpected error occurred"))
 

@@ -10,6 +10,7 @@ import httpx
 import msgspec
 import pytest
 from litestar import Controller, Request, get, post
+from litestar.params import FromPath
 
 from server.app import create_app
 from server.settings import Settings
@@ -41,6 +42,10 @@ class ProbeController(Controller):
 
     @get("/crash")
     async def crash(self) -> None:
+        raise ZeroDivisionError("SELECT password FROM accounts")
+
+    @get("/crash/{item_id:str}")
+    async def crash_on_item(self, item_id: FromPath[str]) -> None:
         raise ZeroDivisionError("SELECT password FROM accounts")
 
 
@@ -172,3 +177,13 @@ async def test_unexpected_errors_are_a_bare_500_without_internals(
     logged = [r for r in caplog.records if getattr(r, "request_id", None) == body["request_id"]]
     assert logged
     assert logged[0].exc_info is not None
+
+
+async def test_an_unexpected_error_logs_the_route_template_not_the_path(
+    probe: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    response = await probe.get("/test-probe/crash/4b1c9e0e-report-id")
+    body = assert_problem(response, 500, "internal-error")
+    logged = [r for r in caplog.records if getattr(r, "request_id", None) == body["request_id"]]
+    assert [getattr(r, "route", None) for r in logged] == ["/test-probe/crash/{item_id}"]
+    assert all("4b1c9e0e" not in r.getMessage() for r in logged)
