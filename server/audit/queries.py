@@ -16,6 +16,9 @@ _LIST_EVENTS = query("audit.list_events")
 _TAKE_SEAL_LOCK = query("audit.take_seal_lock")
 _HEAD = query("audit.head")
 _UNSEALED_EVENTS = query("audit.unsealed_events")
+_SEAL_HORIZON = query("audit.seal_horizon")
+_SNAPSHOT_HORIZON = query("audit.snapshot_horizon")
+_ADVANCE_SEAL_HORIZON = query("audit.advance_seal_horizon")
 _COUNT_UNSEALED = query("audit.count_unsealed")
 _APPEND_CHAIN = query("audit.append_chain")
 _APPEND_CHECKPOINT = query("audit.append_checkpoint")
@@ -115,8 +118,23 @@ async def head(conn: Connection) -> Head | None:
     return None if row is None else to_struct(row, Head)
 
 
-async def unsealed_events(conn: Connection, *, limit: int) -> list[EventRow]:
-    return [to_struct(r, EventRow) for r in await conn.fetch(_UNSEALED_EVENTS, limit)]
+async def seal_horizon(conn: Connection) -> int:
+    horizon: int = await conn.fetchval(_SEAL_HORIZON)
+    return horizon
+
+
+async def snapshot_horizon(conn: Connection) -> int:
+    horizon: int = await conn.fetchval(_SNAPSHOT_HORIZON)
+    return horizon
+
+
+async def unsealed_events(conn: Connection, *, since: int, limit: int) -> list[EventRow]:
+    rows = await conn.fetch(_UNSEALED_EVENTS, since, limit)
+    return [to_struct(r, EventRow) for r in rows]
+
+
+async def advance_seal_horizon(conn: Connection, horizon: int) -> None:
+    await conn.execute(_ADVANCE_SEAL_HORIZON, horizon)
 
 
 async def count_unsealed(conn: Connection) -> int:

@@ -30,7 +30,13 @@ async def seal_pending(
         await queries.take_seal_lock(conn)
         head = await queries.head(conn)
         position, previous = (head.position, head.chain_hash) if head else (0, service.ZERO_HASH)
-        events = await queries.unsealed_events(conn, limit=batch)
+        # Read before the search: every transaction below it has ended, so the search sees all
+        # of their committed events (0012_audit_seal_horizon.sql).
+        horizon = await queries.snapshot_horizon(conn)
+        since = await queries.seal_horizon(conn)
+        events = await queries.unsealed_events(conn, since=since, limit=batch)
+        if len(events) < batch:
+            await queries.advance_seal_horizon(conn, horizon)
         if not events:
             return 0
         links = []

@@ -20,14 +20,27 @@ SELECT pg_advisory_xact_lock(hashtext('tipline.audit.seal'));
 -- The sealed head: highest position and its chain hash (none on an empty chain).
 SELECT position, chain_hash FROM audit_chain ORDER BY position DESC LIMIT 1;
 
+-- name: seal_horizon
+-- Every committed event written below this transaction id is sealed (0012).
+SELECT horizon FROM audit_seal_horizon;
+
+-- name: snapshot_horizon
+-- Every transaction below this id has ended: its committed events are visible from now on.
+SELECT pg_snapshot_xmin(pg_current_snapshot());
+
 -- name: unsealed_events
--- Committed events not yet in the chain, oldest id first.
+-- Committed events not yet in the chain among those written at or above a horizon, oldest id first.
 SELECT e.id, e.occurred_at, e.actor_id, e.actor_role, e.action, e.subject_type, e.subject_id,
        e.detail::text AS detail
 FROM audit_events e
-WHERE NOT EXISTS (SELECT FROM audit_chain c WHERE c.event_id = e.id)
+WHERE e.xact >= $1::xid8
+  AND NOT EXISTS (SELECT FROM audit_chain c WHERE c.event_id = e.id)
 ORDER BY e.id
-LIMIT $1;
+LIMIT $2;
+
+-- name: advance_seal_horizon
+-- Records that every committed event below this transaction id is now sealed.
+UPDATE audit_seal_horizon SET horizon = greatest(horizon, $1::xid8);
 
 -- name: count_unsealed
 -- How many committed events wait for the sealer.

@@ -15,6 +15,7 @@ from server import db
 from server.audit import queries, sealer, service
 from server.audit.actions import AuditAction
 from server.audit.schemas import BreakReason, Checkpoint
+from server.sql import query
 from tests.audit.conftest import record_events, verify
 
 
@@ -338,3 +339,55 @@ async def test_background_sealer_seals_and_survives_database_errors(
     finally:
         await background.stop()
     assert (await verify(app_pool, public_key=signing_key.public_key())).ok
+
+
+async def test_an_event_committed_after_a_later_one_is_still_sealed(
+    app_pool: db.Pool, admin: asyncpg.Connection, signing_key: Ed25519PrivateKey
+) -> None:
+    # A slow transaction draws the lower id, a fast one the higher and commits first; a pass in
+    # between must not move its horizon past the slow one (0012_audit_seal_horizon.sql).
+    slow = await app_pool.acquire()
+    try:
+        transaction = slow.transaction()
+        await transaction.start()
+        await slow.execute(query("context.set_account"), "", "operative", "false")
+        slow_id = await service.record(
+            slow, AuditAction.REPORT_RECEIVED, actor_id=None, actor_role="operative"
+        )
+        [fast_id] = await record_events(app_pool, 1)
+        assert slow_id < fast_id
+        assert await seal_all(app_pool, signing_key) == 1
+        await transaction.commit()
+    finally:
+        await app_pool.release(slow)
+    assert await seal_all(app_pool, signing_key) == 1
+    assert await position_of(admin, slow_id) == 2
+    result = await verify(app_pool, public_key=signing_key.public_key())
+    assert result.ok, result
+    assert result.unsealed_events == 0
+
+
+async def test_the_search_starts_at_the_horizon_and_a_writer_cannot_forge_its_place(
+    app_pool: db.Pool, admin: asyncpg.Connection, signing_key: Ed25519PrivateKey
+) -> None:
+    await record_events(app_pool, 3)
+    await seal_all(app_pool, signing_key)
+    horizon = await admin.fetchval("SELECT horizon::text::bigint FROM audit_seal_horizon")
+    assert horizon > 0
+    # An event claiming an old transaction id (below the horizon) would hide from the sealer;
+    # the stamp trigger writes the real one.
+    async with db.transaction(app_pool, role="operative") as conn:
+        event_id = await conn.fetchval(
+            "INSERT INTO audit_events (id, actor_role, action, xact) OVERRIDING SYSTEM VALUE"
+            " VALUES (nextval(pg_get_serial_sequence('tipline.audit_events', 'id')),"
+            " 'operative', 'report.received', '1'::xid8)"
+            " RETURNING (SELECT currval(pg_get_serial_sequence('tipline.audit_events', 'id')))"
+        )
+    written = await admin.fetchval(
+        "SELECT xact::text::bigint FROM audit_events WHERE id = $1", event_id
+    )
+    assert written >= horizon
+    assert await seal_all(app_pool, signing_key) == 1
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        async with db.transaction(app_pool, role=service.AUDITOR_ROLE) as conn:
+            await conn.execute("UPDATE audit_seal_horizon SET horizon = '1'::xid8")
