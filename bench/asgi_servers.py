@@ -21,26 +21,33 @@ import importlib.util
 import os
 import re
 import resource
-import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Literal
+from typing import Literal
 
-import asyncpg
-import httpx
 from litestar import Litestar
 
-from server import migrations
+from bench._harness import (
+    HOST,
+    Lab,
+    Server,
+    free_port,
+    machine_cpu_seconds,
+    prepare_database,
+    run_in_lab,
+    span,
+    start_server,
+    tree_cpu_seconds,
+    wait_ready,
+)
 from server.app import create_app
-from server.embedded import APP_ROLE, EmbeddedPostgres
+from server.embedded import APP_ROLE
 from server.keyring import generate_key_file
 from server.logs import configure_logging
 from server.settings import Settings, load_settings
@@ -48,7 +55,6 @@ from server.settings import Settings, load_settings
 DB_NAME = "tipline_bench"
 ENDPOINTS = ("/healthz", "/readyz")
 SERVERS = ("uvicorn", "granian", "granian-embed")
-HOST = "127.0.0.1"
 
 # The same event loop for every server, so the table compares servers, not loops.
 LOOP: Literal["uvloop", "asyncio"] = (
@@ -57,7 +63,6 @@ LOOP: Literal["uvloop", "asyncio"] = (
 UVICORN_HTTP: Literal["httptools", "h11"] = (
     "httptools" if importlib.util.find_spec("httptools") is not None else "h11"
 )
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def bench_settings(database_url: str, data_dir: str) -> Settings:
@@ -169,55 +174,6 @@ class Series:
     runs: list[Run] = field(default_factory=list)
 
 
-@dataclass
-class ServerProcess:
-    name: str
-    port: int
-    process: subprocess.Popen[bytes]
-    log_path: Path
-    log: IO[bytes]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _process_tree(pid: int) -> list[int]:
-    pids, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        pids.append(current)
-        for task in Path(f"/proc/{current}/task").glob("*"):
-            try:
-                todo.extend(int(p) for p in (task / "children").read_text().split())
-            except OSError:
-                continue
-    return pids
-
-
-def _tree_cpu_seconds(pid: int) -> float:
-    ticks = 0
-    for current in _process_tree(pid):
-        try:
-            stat = Path(f"/proc/{current}/stat").read_text()
-        except OSError:
-            continue
-        # Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-        fields = stat.rpartition(")")[2].split()
-        ticks += int(fields[11]) + int(fields[12])
-    return ticks / CLOCK_TICKS
-
-
-def _machine_cpu_seconds() -> float:
-    # First line of /proc/stat: user nice system idle iowait irq softirq steal, in ticks.
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    busy = sum(values) - values[3] - values[4]
-    return busy / CLOCK_TICKS
-
-
 def _children_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -243,10 +199,10 @@ def parse_wrk(output: str) -> tuple[float, float, int]:
 
 def run_wrk(url: str, seconds: int, connections: int, server_pid: int, postgres_pid: int) -> Run:
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "5s"]
-    server_before = _tree_cpu_seconds(server_pid)
-    postgres_before = _tree_cpu_seconds(postgres_pid)
+    server_before = tree_cpu_seconds(server_pid)
+    postgres_before = tree_cpu_seconds(postgres_pid)
     wrk_before = _children_cpu_seconds()
-    machine_before = _machine_cpu_seconds()
+    machine_before = machine_cpu_seconds()
     started = time.monotonic()
     done = subprocess.run(
         [*command, url], capture_output=True, text=True, timeout=seconds + 30, check=True
@@ -257,86 +213,27 @@ def run_wrk(url: str, seconds: int, connections: int, server_pid: int, postgres_
         requests_per_s=rps,
         p99_ms=p99,
         bad_responses=bad,
-        server_cpu_s=_tree_cpu_seconds(server_pid) - server_before,
+        server_cpu_s=tree_cpu_seconds(server_pid) - server_before,
         wrk_cpu_s=_children_cpu_seconds() - wrk_before,
-        postgres_cpu_s=_tree_cpu_seconds(postgres_pid) - postgres_before,
-        machine_cpu_s=_machine_cpu_seconds() - machine_before,
+        postgres_cpu_s=tree_cpu_seconds(postgres_pid) - postgres_before,
+        machine_cpu_s=machine_cpu_seconds() - machine_before,
         seconds=elapsed,
     )
 
 
-async def prepare_database(embedded: EmbeddedPostgres) -> None:
-    await embedded.ensure_database(DB_NAME)
-    conn = await asyncpg.connect(embedded.url(DB_NAME))
-    try:
-        await migrations.migrate(conn)
-    finally:
-        await conn.close()
-
-
-def start_server(name: str, settings: Settings, workdir: Path) -> ServerProcess:
-    port = _free_port()
-    log_path = workdir / f"{name}.log"
-    log = log_path.open("wb")
-    process = subprocess.Popen(
+def start_serving(name: str, settings: Settings, workdir: Path) -> Server:
+    port = free_port()
+    return start_server(
+        name,
+        port,
         [sys.executable, "-m", "bench.asgi_servers", "--serve", name, "--port", str(port)],
-        env={
+        {
             **os.environ,
             "DATABASE_URL": str(settings.database_url),
             "TIPLINE_DATA_DIR": str(settings.data_dir),
         },
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        # Its own process group: Ctrl-C reaches only this script, which then stops the
-        # servers before PostgreSQL, and a stuck server can be killed with all its workers.
-        start_new_session=True,
+        workdir / f"{name}.log",
     )
-    return ServerProcess(name=name, port=port, process=process, log_path=log_path, log=log)
-
-
-def wait_ready(server: ServerProcess, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    with httpx.Client(timeout=2.0) as client:
-        while time.monotonic() < deadline:
-            if server.process.poll() is not None:
-                raise RuntimeError(f"{server.name} exited:\n{_tail(server.log_path)}")
-            try:
-                if all(
-                    client.get(f"http://{HOST}:{server.port}{path}").status_code == 200
-                    for path in ENDPOINTS
-                ):
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-    raise RuntimeError(f"{server.name} not ready in {timeout_s:.0f} s:\n{_tail(server.log_path)}")
-
-
-def stop_server(server: ServerProcess) -> None:
-    if server.process.poll() is None:
-        server.process.send_signal(signal.SIGTERM)
-        try:
-            server.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            # The group id is the server's pid (start_new_session); this reaches its workers.
-            os.killpg(server.process.pid, signal.SIGKILL)
-            server.process.wait(timeout=5)
-    server.log.close()
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-def _span(values: Sequence[float], fmt: str) -> str:
-    median, low, high = (
-        format(v, fmt) for v in (statistics.median(values), min(values), max(values))
-    )
-    return f"{median} ({low}..{high})"
 
 
 def report(results: dict[tuple[str, str], Series], servers: Sequence[str]) -> str:
@@ -351,13 +248,13 @@ def report(results: dict[tuple[str, str], Series], servers: Sequence[str]) -> st
         for name in servers:
             runs = results[endpoint, name].runs
             ratios = [r.requests_per_s / b.requests_per_s for r, b in zip(runs, base, strict=True)]
-            ratio = "1" if name == baseline else _span(ratios, ".2f")
+            ratio = "1" if name == baseline else span(ratios, ".2f")
             per_request = [r.server_cpu_s / (r.requests_per_s * r.seconds) * 1e6 for r in runs]
             bad = sum(r.bad_responses for r in runs)
             flag = f" ({bad} failed)" if bad else ""
             out.append(
-                f"| {endpoint} | {name}{flag} | {_span([r.requests_per_s for r in runs], ',.0f')} "
-                f"| {_span([r.p99_ms for r in runs], '.1f')} | {ratio} "
+                f"| {endpoint} | {name}{flag} | {span([r.requests_per_s for r in runs], ',.0f')} "
+                f"| {span([r.p99_ms for r in runs], '.1f')} | {ratio} "
                 f"| {statistics.median(per_request):.0f} |"
             )
     out += [
@@ -404,61 +301,49 @@ def describe_servers() -> str:
 
 
 def benchmark(args: argparse.Namespace) -> int:
+    return run_in_lab("tipline-bench-", lambda lab: _compare(lab, args), stop_timeout_s=15.0)
+
+
+def _compare(lab: Lab, args: argparse.Namespace) -> None:
     servers: list[str] = args.servers
-    workdir = Path(tempfile.mkdtemp(prefix="tipline-bench-"))
-    embedded: EmbeddedPostgres | None = None
-    running: list[ServerProcess] = []
-    try:
-        started = time.monotonic()
-        embedded = EmbeddedPostgres(workdir / "pgdata")
-        asyncio.run(prepare_database(embedded))
-        settings = bench_settings(embedded.url(DB_NAME, user=APP_ROLE), str(workdir))
-        generate_key_file(settings.secret_key_path)
-        for name in servers:
-            running.append(start_server(name, settings, workdir))
+    embedded = lab.start_postgres()
+    asyncio.run(prepare_database(embedded, DB_NAME))
+    settings = bench_settings(embedded.url(DB_NAME, user=APP_ROLE), str(lab.workdir))
+    generate_key_file(settings.secret_key_path)
+    running = lab.servers
+    for name in servers:
+        running.append(start_serving(name, settings, lab.workdir))
+    for server in running:
+        wait_ready(server, ENDPOINTS, 60.0)
+    print(describe_servers(), flush=True)
+    print(
+        f"wrk -t1 -c{args.connections} -d{args.seconds}s --latency, {args.rounds} rounds, "
+        f"order {' '.join(servers)} per endpoint per round",
+        flush=True,
+    )
+
+    def load(server: Server, endpoint: str, seconds: int) -> Run:
+        url = f"{server.url}{endpoint}"
+        return run_wrk(url, seconds, args.connections, server.process.pid, embedded.pid)
+
+    for endpoint in ENDPOINTS:
         for server in running:
-            wait_ready(server)
-        print(describe_servers(), flush=True)
-        print(
-            f"wrk -t1 -c{args.connections} -d{args.seconds}s --latency, {args.rounds} rounds, "
-            f"order {' '.join(servers)} per endpoint per round",
-            flush=True,
-        )
+            load(server, endpoint, args.warmup)
 
-        def load(server: ServerProcess, endpoint: str, seconds: int) -> Run:
-            assert embedded is not None
-            url = f"http://{HOST}:{server.port}{endpoint}"
-            return run_wrk(url, seconds, args.connections, server.process.pid, embedded.pid)
-
+    results = {(e, s.name): Series() for e in ENDPOINTS for s in running}
+    for round_no in range(1, args.rounds + 1):
         for endpoint in ENDPOINTS:
             for server in running:
-                load(server, endpoint, args.warmup)
-
-        results = {(e, s.name): Series() for e in ENDPOINTS for s in running}
-        for round_no in range(1, args.rounds + 1):
-            for endpoint in ENDPOINTS:
-                for server in running:
-                    run = load(server, endpoint, args.seconds)
-                    results[endpoint, server.name].runs.append(run)
-                    print(
-                        f"round {round_no} {endpoint} {server.name}: "
-                        f"{run.requests_per_s:,.0f} req/s, p99 {run.p99_ms:.1f} ms"
-                        + (f", {run.bad_responses} failed" if run.bad_responses else ""),
-                        flush=True,
-                    )
-        print()
-        print(report(results, servers))
-        print(f"\ntotal {time.monotonic() - started:.0f} s", flush=True)
-        return 0
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    finally:
-        for server in running:
-            stop_server(server)
-        if embedded is not None:
-            embedded.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+                run = load(server, endpoint, args.seconds)
+                results[endpoint, server.name].runs.append(run)
+                print(
+                    f"round {round_no} {endpoint} {server.name}: "
+                    f"{run.requests_per_s:,.0f} req/s, p99 {run.p99_ms:.1f} ms"
+                    + (f", {run.bad_responses} failed" if run.bad_responses else ""),
+                    flush=True,
+                )
+    print()
+    print(report(results, servers))
 
 
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:

@@ -44,47 +44,55 @@ import contextlib
 import json
 import os
 import re
-import resource
-import secrets
-import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
-from urllib.parse import parse_qs, urlsplit
+from typing import Any
 
-import asyncpg
 import httpx
-import pyotp
 import pyrage
 from litestar import Litestar
 
+from bench._harness import (
+    INVESTIGATOR,
+    UNTHROTTLED,
+    Lab,
+    Server,
+    cpu_seconds,
+    enrol,
+    enrol_and_login,
+    first_invite_code,
+    free_port,
+    machine_cpu_seconds,
+    machine_description,
+    own_cpu_seconds,
+    percentile,
+    prepare_database,
+    process_tree,
+    run_in_lab,
+    server_environment,
+    span,
+    start_server,
+    tail,
+    tree_cpu_seconds,
+    unwind_on_sigterm,
+    wait_ready,
+)
 from clients.reference_client.api import Session, TiplineClient
 from clients.reference_client.device import DeviceKeyPair
-from server import migrations
-from server.embedded import APP_ROLE, EmbeddedPostgres
+from server.embedded import APP_ROLE
 from server.identity.passwords import PARAMETERS
 from server.keyring import generate_key_file
 
-HOST = "127.0.0.1"
 THIS_FILE = str(Path(__file__).resolve())
 DB_NAME = "tipline_bench_login"
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-INVESTIGATOR = "bench-investigator"
 LOAD_TARGET = "bench-load-target"
 WRONG_PASSWORD = "not the password of this account at all"  # noqa: S105  (the point of it)
-# High enough that the throttles never answer during the benchmark; the schema stores them
-# as int4.
-UNTHROTTLED = "1000000"
 CONFIG_PATTERN = re.compile(r"^c([1-9][0-9]?)(-nice)?$")
 NICE_ARGON2 = 19
 LOGIN_TIMEOUT_S = 60.0
@@ -165,32 +173,6 @@ async def login_load(url: str, handle: str, workers: int, warmup_s: float, max_s
 # --- measurements (parent process) -------------------------------------------------------------
 
 
-def _process_tree(pid: int) -> list[int]:
-    pids, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        pids.append(current)
-        for task in Path(f"/proc/{current}/task").glob("*"):
-            try:
-                todo.extend(int(p) for p in (task / "children").read_text().split())
-            except OSError:
-                continue
-    return pids
-
-
-def _cpu_seconds(pids: Sequence[int]) -> float:
-    ticks = 0
-    for pid in pids:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        # utime and stime are fields 14 and 15, i.e. 12 and 13 after the command name.
-        fields = stat.rpartition(")")[2].split()
-        ticks += int(fields[11]) + int(fields[12])
-    return ticks / CLOCK_TICKS
-
-
 def _schedstat(pid: int, tid: int) -> tuple[float, float, int]:
     """Seconds on a core, seconds runnable but waiting for one, and times scheduled in."""
     try:
@@ -198,16 +180,6 @@ def _schedstat(pid: int, tid: int) -> tuple[float, float, int]:
     except (OSError, ValueError):
         return 0.0, 0.0, 0
     return int(run_ns) / 1e9, int(wait_ns) / 1e9, int(slices)
-
-
-def _machine_cpu_seconds() -> float:
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    return (sum(values) - values[3] - values[4]) / CLOCK_TICKS
-
-
-def _own_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 @dataclass
@@ -227,13 +199,13 @@ class Snapshot:
     ) -> Snapshot:
         return cls(
             at=time.monotonic(),
-            server=_cpu_seconds(_process_tree(server_pid)),
-            postgres=_cpu_seconds(_process_tree(postgres_pid)),
-            generator=_cpu_seconds([generator_pid]) if generator_pid else 0.0,
-            probe=_own_cpu_seconds(),
-            machine=_machine_cpu_seconds(),
+            server=tree_cpu_seconds(server_pid),
+            postgres=tree_cpu_seconds(postgres_pid),
+            generator=cpu_seconds([generator_pid]) if generator_pid else 0.0,
+            probe=own_cpu_seconds(),
+            machine=machine_cpu_seconds(),
             loop_thread=_schedstat(loop_pid, loop_pid),
-            backends={pid: _schedstat(pid, pid) for pid in _process_tree(postgres_pid)},
+            backends={pid: _schedstat(pid, pid) for pid in process_tree(postgres_pid)},
         )
 
 
@@ -270,13 +242,6 @@ def _delta(before: Snapshot, after: Snapshot) -> tuple[dict[str, float], tuple[f
         sum(after.backends[pid][i] - before.backends[pid][i] for pid in both) for i in range(3)
     )
     return cpu, (*loop, *backends)
-
-
-def _percentile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def probe_me(
@@ -319,13 +284,9 @@ async def probe_me(
 
 @dataclass
 class Target:
-    name: str
+    server: Server
     concurrency: int
     niced: bool
-    port: int
-    process: subprocess.Popen[bytes]
-    log: IO[bytes]
-    log_path: Path
     client: TiplineClient | None = None
     # `tipline serve` is granian: a supervising process and a forked worker whose main thread
     # runs the asyncio loop (its Rust I/O runs on tokio threads beside it).
@@ -334,29 +295,12 @@ class Target:
     loaded: list[Phase] = field(default_factory=list)
 
     @property
+    def name(self) -> str:
+        return self.server.name
+
+    @property
     def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def server_environment(app_url: str, workdir: Path, concurrency: int = 4) -> dict[str, str]:
-    # A stray TIPLINE_* or DATABASE_URL in the caller's shell must not change what is measured.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TIPLINE_")}
-    env.update(
-        DATABASE_URL=app_url,
-        TIPLINE_DATA_DIR=str(workdir),
-        TIPLINE_SOURCE_ATTEMPTS_PER_WINDOW=UNTHROTTLED,
-        TIPLINE_LOGIN_BACKOFF_AFTER=UNTHROTTLED,
-        TIPLINE_LOGIN_HARD_LOCK_AFTER=UNTHROTTLED,
-        TIPLINE_PASSWORD_HASH_CONCURRENCY=str(concurrency),
-    )
-    return env
+        return self.server.url
 
 
 def start_target(name: str, app_url: str, workdir: Path) -> Target:
@@ -364,104 +308,40 @@ def start_target(name: str, app_url: str, workdir: Path) -> Target:
     if match is None:
         raise SystemExit(f"bad configuration {name!r}: expected cN or cN-nice")
     concurrency, niced = int(match.group(1)), match.group(2) is not None
-    port = _free_port()
+    port = free_port()
     if niced:
         command = [sys.executable, THIS_FILE, "--serve-niced", str(port)]
     else:
         command = [sys.executable, "-m", "server.cli", "serve", "--port", str(port)]
-    log_path = workdir / f"server-{name}.log"
-    log = log_path.open("wb")
-    process = subprocess.Popen(
-        command,
-        env=server_environment(app_url, workdir, concurrency),
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    env = _server_environment(app_url, workdir, concurrency)
+    server = start_server(name, port, command, env, workdir / f"server-{name}.log")
+    return Target(server, concurrency, niced)
+
+
+def _server_environment(app_url: str, workdir: Path, concurrency: int = 4) -> dict[str, str]:
+    return server_environment(
+        app_url, workdir, **UNTHROTTLED, TIPLINE_PASSWORD_HASH_CONCURRENCY=str(concurrency)
     )
-    return Target(name, concurrency, niced, port, process, log, log_path)
 
 
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-def wait_ready(target: Target, timeout_s: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    with httpx.Client(timeout=2.0) as client:
-        while time.monotonic() < deadline:
-            if target.process.poll() is not None:
-                raise RuntimeError(f"{target.name} exited:\n{_tail(target.log_path)}")
-            try:
-                if client.get(f"{target.url}/readyz").status_code == 200:
-                    workers = _process_tree(target.process.pid)[1:]
-                    target.loop_pid = workers[0] if workers else target.process.pid
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-    raise RuntimeError(f"{target.name} not ready in {timeout_s:.0f} s:\n{_tail(target.log_path)}")
-
-
-def _stop_process(process: subprocess.Popen[bytes], timeout_s: float = 20.0) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
-
-
-async def prepare_database(embedded: EmbeddedPostgres) -> None:
-    await embedded.ensure_database(DB_NAME)
-    conn = await asyncpg.connect(embedded.url(DB_NAME))
-    try:
-        await migrations.migrate(conn)
-    finally:
-        await conn.close()
-
-
-def first_invite_code(app_url: str, workdir: Path) -> str:
-    done = subprocess.run(
-        [
-            *(sys.executable, "-m", "server.cli", "admin", "create-first-investigator"),
-            *("--handle", INVESTIGATOR),
-        ],
-        env=server_environment(app_url, workdir),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    line = [ln for ln in done.stdout.splitlines() if ln.startswith("{")][-1]
-    code: str = json.loads(line)["payload"]["code"]
-    return code
-
-
-async def enrol(client: TiplineClient, code: str) -> tuple[str, str]:
-    """Enrols and confirms through the reference client; returns password and TOTP seed."""
-    password = secrets.token_urlsafe(18)
-    recipient = str(pyrage.x25519.Identity.generate().to_public())
-    enrolment = await client.enrol(code, password, recipient)
-    seed = parse_qs(urlsplit(enrolment.otpauth_uri).query)["secret"][0]
-    # The previous step's code confirms, so the first login can use the current one.
-    await client.confirm_enrolment(enrolment.account_id, pyotp.TOTP(seed).at(time.time() - 30))
-    return password, seed
+def wait_for_target(target: Target) -> None:
+    wait_ready(target.server, ["/readyz"])
+    workers = process_tree(target.server.process.pid)[1:]
+    target.loop_pid = workers[0] if workers else target.server.process.pid
 
 
 async def set_up_accounts(url: str, code: str, device: DeviceKeyPair) -> Session:
     """The probe's investigator, logged in, and the operative whose handle the load hits."""
     async with TiplineClient(url, device) as client:
-        password, seed = await enrol(client, code)
-        session = await client.login(INVESTIGATOR, password, pyotp.TOTP(seed).now())
+        session = await enrol_and_login(client, code, INVESTIGATOR, _new_age_recipient())
         invite = await client.invite(session, "operative", LOAD_TARGET)
     async with TiplineClient(url, DeviceKeyPair.generate()) as target:
-        await enrol(target, invite.code)
+        await enrol(target, invite.code, _new_age_recipient())
     return session
+
+
+def _new_age_recipient() -> str:
+    return str(pyrage.x25519.Identity.generate().to_public())
 
 
 def _phase(
@@ -478,9 +358,9 @@ def _phase(
         seconds=after.at - before.at,
         probes=probes,
         probe_failed=failed,
-        p50_ms=_percentile(latencies, 0.50) * 1e3,
-        p99_ms=_percentile(latencies, 0.99) * 1e3,
-        late_p99_ms=_percentile(lateness, 0.99) * 1e3,
+        p50_ms=percentile(latencies, 0.50) * 1e3,
+        p99_ms=percentile(latencies, 0.99) * 1e3,
+        late_p99_ms=percentile(lateness, 0.99) * 1e3,
         cpu=cpu,
         loop_wait_us_per_slice=loop_wait / max(1, loop_slices) * 1e6,
         loop_on_cpu=loop_run / (after.at - before.at),
@@ -495,18 +375,18 @@ async def settle(target: Target, idle_cores: float = 0.1, limit_s: float = 30.0)
     previous phase would otherwise be measured as the unloaded value."""
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
-        before = _cpu_seconds(_process_tree(target.process.pid))
+        before = tree_cpu_seconds(target.server.process.pid)
         await asyncio.sleep(1.0)
-        if _cpu_seconds(_process_tree(target.process.pid)) - before < idle_cores:
+        if tree_cpu_seconds(target.server.process.pid) - before < idle_cores:
             return
 
 
 def check_alive(target: Target) -> None:
     # A worker that died (e.g. killed for memory: each running hash holds 64 MiB) leaves a
     # server that accepts connections and answers nothing; that is a failed run, not a figure.
-    if target.process.poll() is not None or not Path(f"/proc/{target.loop_pid}").exists():
+    if target.server.process.poll() is not None or not Path(f"/proc/{target.loop_pid}").exists():
         raise RuntimeError(
-            f"{target.name}: the server's worker process is gone:\n{_tail(target.log_path)}"
+            f"{target.name}: the server's worker process is gone:\n{tail(target.server.log_path)}"
         )
 
 
@@ -516,9 +396,9 @@ async def measure_unloaded(
     assert target.client is not None
     check_alive(target)
     await settle(target)
-    before = Snapshot.take(target.process.pid, target.loop_pid, postgres_pid, None)
+    before = Snapshot.take(target.server.process.pid, target.loop_pid, postgres_pid, None)
     latencies, lateness, failed = await probe_me(target.client, session, args.rate, args.seconds)
-    after = Snapshot.take(target.process.pid, target.loop_pid, postgres_pid, None)
+    after = Snapshot.take(target.server.process.pid, target.loop_pid, postgres_pid, None)
     return _phase(before, after, latencies, lateness, failed)
 
 
@@ -540,11 +420,15 @@ async def measure_loaded(
         line = await asyncio.wait_for(generator.stdout.readline(), 60)
         if line.decode().strip() != READY:
             raise RuntimeError(f"login load did not start: {line!r}")
-        before = Snapshot.take(target.process.pid, target.loop_pid, postgres_pid, generator.pid)
+        before = Snapshot.take(
+            target.server.process.pid, target.loop_pid, postgres_pid, generator.pid
+        )
         latencies, lateness, failed = await probe_me(
             target.client, session, args.rate, args.seconds
         )
-        after = Snapshot.take(target.process.pid, target.loop_pid, postgres_pid, generator.pid)
+        after = Snapshot.take(
+            target.server.process.pid, target.loop_pid, postgres_pid, generator.pid
+        )
         generator.stdin.write(f"{STOP}\n".encode())
         await generator.stdin.drain()
         output = await asyncio.wait_for(generator.stdout.read(), LOGIN_DRAIN_S + 30)
@@ -564,13 +448,6 @@ async def measure_loaded(
 
 
 # --- report ------------------------------------------------------------------------------------
-
-
-def _span(values: Sequence[float], fmt: str) -> str:
-    median, low, high = (
-        format(v, fmt) for v in (statistics.median(values), min(values), max(values))
-    )
-    return f"{median} ({low}..{high})"
 
 
 def _per_s(phases: Sequence[Phase], key: str) -> list[float]:
@@ -595,8 +472,8 @@ def report(targets: Sequence[Target], cores: int) -> str:
                 statuses[status] = statuses.get(status, 0) + count
         answers = ", ".join(f"{n} x {s or 'error'}" for s, n in sorted(statuses.items()))
         out.append(
-            f"| {t.name} | {_span(rates, '.2f')} | {_span([r / cores for r in rates], '.2f')} "
-            f"| {_span(_per_s(t.loaded, 'server'), '.2f')} | {_span(per_cpu, '.2f')} "
+            f"| {t.name} | {span(rates, '.2f')} | {span([r / cores for r in rates], '.2f')} "
+            f"| {span(_per_s(t.loaded, 'server'), '.2f')} | {span(per_cpu, '.2f')} "
             f"| {answers} |"
         )
     out += [
@@ -614,12 +491,12 @@ def report(targets: Sequence[Target], cores: int) -> str:
         failures = sum(p.probe_failed for p in (*t.unloaded, *t.loaded))
         sent = sum(p.probes for p in (*t.unloaded, *t.loaded))
         out.append(
-            f"| {t.name} | {_span([p.p50_ms for p in t.unloaded], '.1f')} "
-            f"| {_span([p.p99_ms for p in t.unloaded], '.1f')} "
-            f"| {_span([p.p50_ms for p in t.loaded], '.1f')} "
-            f"| {_span([p.p99_ms for p in t.loaded], '.1f')} | {_span(ratios, '.2f')} "
+            f"| {t.name} | {span([p.p50_ms for p in t.unloaded], '.1f')} "
+            f"| {span([p.p99_ms for p in t.unloaded], '.1f')} "
+            f"| {span([p.p50_ms for p in t.loaded], '.1f')} "
+            f"| {span([p.p99_ms for p in t.loaded], '.1f')} | {span(ratios, '.2f')} "
             f"| {'yes' if statistics.median(ratios) <= 2 else 'NO'} | {failures} of {sent} "
-            f"| {_span([p.late_p99_ms for p in t.loaded], '.1f')} |"
+            f"| {span([p.late_p99_ms for p in t.loaded], '.1f')} |"
         )
     out += [
         "",
@@ -655,11 +532,11 @@ def report(targets: Sequence[Target], cores: int) -> str:
     for t in targets:
         for label, phases in (("unloaded", t.unloaded), ("loaded", t.loaded)):
             out.append(
-                f"| {t.name} | {label} | {_span([p.loop_on_cpu for p in phases], '.3f')} "
-                f"| {_span([p.loop_waiting for p in phases], '.3f')} "
-                f"| {_span([p.loop_wait_us_per_slice for p in phases], '.0f')} "
-                f"| {_span([p.loop_cpu_us_per_probe for p in phases], '.0f')} "
-                f"| {_span([p.backend_wait_us_per_slice for p in phases], '.0f')} |"
+                f"| {t.name} | {label} | {span([p.loop_on_cpu for p in phases], '.3f')} "
+                f"| {span([p.loop_waiting for p in phases], '.3f')} "
+                f"| {span([p.loop_wait_us_per_slice for p in phases], '.0f')} "
+                f"| {span([p.loop_cpu_us_per_probe for p in phases], '.0f')} "
+                f"| {span([p.backend_wait_us_per_slice for p in phases], '.0f')} |"
             )
     return "\n".join(out)
 
@@ -715,8 +592,7 @@ def describe(args: argparse.Namespace, targets: Sequence[Target]) -> str:
         + (" + argon2 threads at nice 19" if t.niced else "")
         for t in targets
     )
-    load = os.getloadavg()
-    processes = len(_process_tree(targets[0].process.pid))
+    processes = len(process_tree(targets[0].server.process.pid))
     return (
         f"{parameters}; {configs}; TIPLINE_PASSWORD_HASH_MAX_WAITING=32 (default)\n"
         f"each server: `tipline serve`, {processes} processes (loop thread = pid "
@@ -724,48 +600,30 @@ def describe(args: argparse.Namespace, targets: Sequence[Target]) -> str:
         "PostgreSQL\n"
         f"{args.rounds} rounds x (unloaded {args.seconds:g} s, loaded {args.warmup:g} s warm-up "
         f"+ {args.seconds:g} s), /v1/me at {args.rate:g}/s open loop, "
-        f"{args.login_workers} logins in flight; Python {sys.version.split()[0]}, "
-        f"{os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+        f"{args.login_workers} logins in flight; {machine_description()}"
     )
 
 
 def benchmark(args: argparse.Namespace) -> int:
-    workdir = Path(tempfile.mkdtemp(prefix="tipline-login-bench-"))
-    embedded: EmbeddedPostgres | None = None
+    return run_in_lab("tipline-login-bench-", lambda lab: _measure(lab, args))
+
+
+def _measure(lab: Lab, args: argparse.Namespace) -> None:
+    embedded = lab.start_postgres()
+    asyncio.run(prepare_database(embedded, DB_NAME))
+    app_url = embedded.url(DB_NAME, user=APP_ROLE)
+    generate_key_file(lab.workdir / "secret.key")
+    code = first_invite_code(_server_environment(app_url, lab.workdir))
     targets: list[Target] = []
-    started = time.monotonic()
-    try:
-        embedded = EmbeddedPostgres(workdir / "pgdata")
-        asyncio.run(prepare_database(embedded))
-        app_url = embedded.url(DB_NAME, user=APP_ROLE)
-        generate_key_file(workdir / "secret.key")
-        code = first_invite_code(app_url, workdir)
-        for name in args.configs:
-            targets.append(start_target(name, app_url, workdir))
-        for target in targets:
-            wait_ready(target)
-        print(describe(args, targets), flush=True)
-        asyncio.run(drive(targets, code, embedded.pid, args))
-        print()
-        print(report(targets, os.cpu_count() or 1))
-        print(f"\ntotal {time.monotonic() - started:.0f} s", flush=True)
-        return 0
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    finally:
-        for target in targets:
-            _stop_process(target.process)
-            target.log.close()
-        if embedded is not None:
-            embedded.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    # As Ctrl-C: inside asyncio.run that cancels the main task (so every `finally` runs in
-    # order) instead of raising in whichever task happens to be running.
-    os.kill(os.getpid(), signal.SIGINT)
+    for name in args.configs:
+        targets.append(start_target(name, app_url, lab.workdir))
+        lab.servers.append(targets[-1].server)
+    for target in targets:
+        wait_for_target(target)
+    print(describe(args, targets), flush=True)
+    asyncio.run(drive(targets, code, embedded.pid, args))
+    print()
+    print(report(targets, os.cpu_count() or 1))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -789,11 +647,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         )
         return 0
-    # SIGTERM must unwind like Ctrl-C so the `finally` stops the servers and PostgreSQL.
-    # A shell starts background jobs with SIGINT ignored; restore Python's handler so that
-    # asyncio.run takes it over and the SIGTERM above has something to forward to.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _interrupt)
+    unwind_on_sigterm()
     return benchmark(args)
 
 

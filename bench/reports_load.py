@@ -49,19 +49,13 @@ import argparse
 import asyncio
 import base64
 import hashlib
-import json
 import math
 import os
-import resource
-import secrets
 import select
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -69,13 +63,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
-from urllib.parse import parse_qs, urlsplit
+from typing import Any
 
 import asyncpg
 import httpx
 import msgspec
-import pyotp
 import pyrage
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from granian.constants import HTTPModes, Interfaces
@@ -83,6 +75,31 @@ from granian.http import HTTP1Settings
 from granian.server.mp import MPServer as Granian
 from litestar import Litestar, Request, get, post
 
+from bench import _harness
+from bench._harness import (
+    HOST,
+    INVESTIGATOR,
+    UNTHROTTLED,
+    Lab,
+    Server,
+    cpu_seconds,
+    first_invite_code,
+    free_port,
+    machine_cpu_seconds,
+    machine_description,
+    own_cpu_seconds,
+    percentile,
+    prepare_database,
+    process_tree,
+    run_in_lab,
+    server_environment,
+    span,
+    start_server,
+    stop_process_tree,
+    tree_cpu_seconds,
+    unwind_on_sigterm,
+    wait_ready,
+)
 from clients.reference_client.api import Session, TiplineClient
 from clients.reference_client.device import DeviceKeyPair, make_proof
 from clients.reference_client.envelope import now_sent_at, seal, sign_report
@@ -95,7 +112,7 @@ from clients.reference_client.keys import (
     verify_directory,
 )
 from clients.reference_client.reports import Submission, TipReport
-from server import db, migrations
+from server import db
 from server.embedded import APP_ROLE, EmbeddedPostgres
 from server.keyring import generate_key_file
 from server.logs import configure_logging, json_log_config
@@ -103,15 +120,8 @@ from server.reports.service import encode_cursor
 from server.settings import Settings, load_settings
 from server.sql import query
 
-HOST = "127.0.0.1"
 THIS_FILE = str(Path(__file__).resolve())
-REPO_ROOT = str(Path(__file__).resolve().parent.parent)
 DB_NAME = "tipline_bench_reports"
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-INVESTIGATOR = "bench-investigator"
-# The throttles guard logins and enrolments; setting up dozens of operatives from one address
-# must not trip them. Stored as int4.
-UNTHROTTLED = "1000000"
 REPORT_PATH = "/v1/reports"
 # A tip of about 1.4 KB: PADME-padded and sealed to one investigator it is an age ciphertext of
 # about 1.8 KB, a 2.6 KB JSON body (PERFORMANCE.md's bare figure is for a 2 KB body).
@@ -323,42 +333,6 @@ class WrkResult(msgspec.Struct, frozen=True):
 # --- measuring CPU -------------------------------------------------------------------------------
 
 
-def _process_tree(pid: int) -> list[int]:
-    pids, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        pids.append(current)
-        for task in Path(f"/proc/{current}/task").glob("*"):
-            try:
-                todo.extend(int(p) for p in (task / "children").read_text().split())
-            except OSError:
-                continue
-    return pids
-
-
-def _cpu_seconds(pids: Sequence[int]) -> float:
-    ticks = 0
-    for pid in pids:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        # utime and stime are fields 14 and 15, i.e. 12 and 13 after the command name.
-        fields = stat.rpartition(")")[2].split()
-        ticks += int(fields[11]) + int(fields[12])
-    return ticks / CLOCK_TICKS
-
-
-def _machine_cpu_seconds() -> float:
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    return (sum(values) - values[3] - values[4]) / CLOCK_TICKS
-
-
-def _own_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 PARTIES = ("server", "other server", "postgres", "wrk", "bench")
 
 
@@ -373,13 +347,13 @@ class Snapshot:
         return cls(
             at=time.monotonic(),
             cpu={
-                "server": _cpu_seconds(_process_tree(server)),
-                "other server": _cpu_seconds(_process_tree(other)),
-                "postgres": _cpu_seconds(_process_tree(postgres)),
-                "wrk": _cpu_seconds([wrk]),
-                "bench": _own_cpu_seconds(),
+                "server": tree_cpu_seconds(server),
+                "other server": tree_cpu_seconds(other),
+                "postgres": tree_cpu_seconds(postgres),
+                "wrk": cpu_seconds([wrk]),
+                "bench": own_cpu_seconds(),
             },
-            machine=_machine_cpu_seconds(),
+            machine=machine_cpu_seconds(),
         )
 
 
@@ -418,90 +392,23 @@ class Phase:
 # --- processes -----------------------------------------------------------------------------------
 
 
-@dataclass
-class Server:
-    name: str
-    port: int
-    process: subprocess.Popen[bytes]
-    log: IO[bytes]
-    log_path: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
-def server_environment(
+def _server_environment(
     app_url: str, workdir: Path, root_public_key: str, workers: int, extra: dict[str, str]
 ) -> dict[str, str]:
-    # A stray TIPLINE_* or DATABASE_URL in the caller's shell must not change what is measured.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TIPLINE_")}
-    env.update(
-        DATABASE_URL=app_url,
-        TIPLINE_DATA_DIR=str(workdir),
+    # The throttles guard logins and enrolments; setting up dozens of operatives from one
+    # address must not trip them.
+    return server_environment(
+        app_url,
+        workdir,
         TIPLINE_ROOT_PUBLIC_KEY=root_public_key,
         TIPLINE_HTTP_WORKERS=str(workers),
-        TIPLINE_SOURCE_ATTEMPTS_PER_WINDOW=UNTHROTTLED,
-        TIPLINE_LOGIN_BACKOFF_AFTER=UNTHROTTLED,
-        TIPLINE_LOGIN_HARD_LOCK_AFTER=UNTHROTTLED,
+        **UNTHROTTLED,
         **extra,
     )
-    return env
 
 
-def start_server(name: str, command: list[str], env: dict[str, str], workdir: Path) -> Server:
-    log_path = workdir / f"server-{name}.log"
-    log = log_path.open("wb")
-    process = subprocess.Popen(
-        command,
-        env=env,
-        cwd=REPO_ROOT,
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    return Server(name, int(command[-1]), process, log, log_path)
-
-
-def wait_ready(server: Server, timeout_s: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    with httpx.Client(timeout=2.0) as client:
-        while time.monotonic() < deadline:
-            if server.process.poll() is not None:
-                raise RuntimeError(f"{server.name} exited:\n{_tail(server.log_path)}")
-            try:
-                if client.get(f"{server.url}/healthz").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-    raise RuntimeError(f"{server.name} not ready in {timeout_s:.0f} s:\n{_tail(server.log_path)}")
-
-
-def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 20.0) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            # start_new_session made it a group leader: this reaches its workers too.
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
+def _start(name: str, port: int, command: list[str], env: dict[str, str], workdir: Path) -> Server:
+    return start_server(name, port, command, env, workdir / f"server-{name}.log")
 
 
 # --- the installation ----------------------------------------------------------------------------
@@ -521,42 +428,10 @@ class Person:
         return self.session.access_token
 
 
-async def prepare_database(embedded: EmbeddedPostgres) -> None:
-    await embedded.ensure_database(DB_NAME)
-    conn = await asyncpg.connect(embedded.url(DB_NAME))
-    try:
-        await migrations.migrate(conn)
-        await conn.execute(BARE_TABLE)
-    finally:
-        await conn.close()
-
-
-def first_invite_code(env: dict[str, str]) -> str:
-    done = subprocess.run(
-        [
-            *(sys.executable, "-m", "server.cli", "admin", "create-first-investigator"),
-            *("--handle", INVESTIGATOR),
-        ],
-        env=env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    line = [ln for ln in done.stdout.splitlines() if ln.startswith("{")][-1]
-    code: str = json.loads(line)["payload"]["code"]
-    return code
-
-
 async def enrol_and_login(url: str, person: Person, code: str) -> None:
     async with TiplineClient(url, person.device) as client:
-        password = secrets.token_urlsafe(18)
-        enrolment = await client.enrol(code, password, str(person.age_identity.to_public()))
-        seed = parse_qs(urlsplit(enrolment.otpauth_uri).query)["secret"][0]
-        # The previous step's code confirms, so the login can use the current one.
-        await client.confirm_enrolment(enrolment.account_id, pyotp.TOTP(seed).at(time.time() - 30))
-        person.session = await client.login(person.handle, password, pyotp.TOTP(seed).now())
+        recipient = str(person.age_identity.to_public())
+        person.session = await _harness.enrol_and_login(client, code, person.handle, recipient)
 
 
 async def set_up(
@@ -855,7 +730,7 @@ def profile(bench: Bench, py_spy: str) -> str:
         spies: list[subprocess.Popen[bytes]] = []
 
         def attach(server: Server, raw: Path = raw, spies: list[Any] = spies) -> None:
-            workers = _process_tree(server.process.pid)[1:]
+            workers = process_tree(server.process.pid)[1:]
             command = [
                 *(py_spy, "record", "--pid", str(workers[0]), "--format", "raw"),
                 *("--nolineno", "--rate", "250", "--output", str(raw)),
@@ -877,7 +752,7 @@ def profile(bench: Bench, py_spy: str) -> str:
                 spy.wait(timeout=bench.args.seconds + 60)
         finally:
             for spy in spies:
-                stop_process(spy)
+                stop_process_tree(spy)
         reports.append(
             summarize_profile(raw, phase.ok, f"py-spy, {endpoint} ({phase.rate:,.0f} req/s)")
         )
@@ -1096,18 +971,6 @@ async def explain(
 # --- report --------------------------------------------------------------------------------------
 
 
-def _span(values: Sequence[float], fmt: str) -> str:
-    median, low, high = (
-        format(v, fmt) for v in (statistics.median(values), min(values), max(values))
-    )
-    return f"{median} ({low}..{high})"
-
-
-def _percentile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
-
-
 def submissions_report(bench: Bench) -> str:
     secure, bare = bench.phases["secure"], bench.phases["bare"]
     ratios = [s.rate / b.rate for s, b in zip(secure, bare, strict=True)]
@@ -1123,17 +986,17 @@ def submissions_report(bench: Bench) -> str:
         failed = sum(p.failed for p in phases)
         sent = sum(p.result.requests for p in phases)
         out.append(
-            f"| {name} | {_span([p.rate for p in phases], ',.0f')} "
-            f"| {_span([p.result.p50_us / 1e3 for p in phases], '.1f')} "
-            f"| {_span([p.result.p99_us / 1e3 for p in phases], '.1f')} | {failed} of {sent} "
-            f"| {_span([p.us_per_request('server') for p in phases], ',.0f')} "
-            f"| {_span([p.us_per_request('wrk') for p in phases], '.0f')} "
-            f"| {_span([p.generate_us_per_request for p in phases], '.0f')} |"
+            f"| {name} | {span([p.rate for p in phases], ',.0f')} "
+            f"| {span([p.result.p50_us / 1e3 for p in phases], '.1f')} "
+            f"| {span([p.result.p99_us / 1e3 for p in phases], '.1f')} | {failed} of {sent} "
+            f"| {span([p.us_per_request('server') for p in phases], ',.0f')} "
+            f"| {span([p.us_per_request('wrk') for p in phases], '.0f')} "
+            f"| {span([p.generate_us_per_request for p in phases], '.0f')} |"
         )
     verdict = "meets" if statistics.median(ratios) >= 0.6 else "MISSES"
     out += [
         "",
-        f"secure / bare req/s, paired round by round: {_span(ratios, '.2f')} "
+        f"secure / bare req/s, paired round by round: {span(ratios, '.2f')} "
         f"({verdict} the 0.6 target)",
         "",
         "What shared the cores during the timed phases (CPU seconds per wall second, median; "
@@ -1153,7 +1016,7 @@ def submissions_report(bench: Bench) -> str:
         "",
         "postgres CPU us/req: "
         + ", ".join(
-            f"{name} {_span([p.us_per_request('postgres') for p in phases], ',.0f')}"
+            f"{name} {span([p.us_per_request('postgres') for p in phases], ',.0f')}"
             for name, phases in (("secure", secure), ("bare", bare))
         ),
     ]
@@ -1178,12 +1041,12 @@ def listing_report(
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for listing in listings:
-        p50 = [_percentile(r, 0.5) * 1e3 for r in listing.latencies]
-        p99 = [_percentile(r, 0.99) * 1e3 for r in listing.latencies]
-        pooled = _percentile([x for r in listing.latencies for x in r], 0.99) * 1e3
+        p50 = [percentile(r, 0.5) * 1e3 for r in listing.latencies]
+        p99 = [percentile(r, 0.99) * 1e3 for r in listing.latencies]
+        pooled = percentile([x for r in listing.latencies for x in r], 0.99) * 1e3
         sent = sum(len(r) for r in listing.latencies)
         out.append(
-            f"| {listing.variant.name} | {_span(p50, '.1f')} | {_span(p99, '.1f')} "
+            f"| {listing.variant.name} | {span(p50, '.1f')} | {span(p99, '.1f')} "
             f"| {pooled:.1f} | {'yes' if pooled < 50 else 'NO'} "
             f"| {','.join(str(n) for n in sorted(listing.rows))} | {listing.failed} of {sent} |"
         )
@@ -1195,14 +1058,12 @@ def listing_report(
 
 
 def describe(args: argparse.Namespace, bench: Bench, body_bytes: int) -> str:
-    load = os.getloadavg()
     return (
         f"servers: granian, TIPLINE_HTTP_WORKERS={args.workers}, pool max "
         f"{Settings().db_pool_max_size} each; PostgreSQL: embedded, default config; "
         f"{len(bench.operatives)} operatives, each its own session; secure body {body_bytes:,} "
         f"bytes (age ciphertext {len(bench.operatives[0].ciphertext):,} bytes to 1 "
-        f"investigator); Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average "
-        f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+        f"investigator); {machine_description()}"
     )
 
 
@@ -1225,73 +1086,57 @@ async def part_two(
 def benchmark(args: argparse.Namespace) -> int:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
-    workdir = Path(tempfile.mkdtemp(prefix="tipline-reports-bench-"))
-    embedded: EmbeddedPostgres | None = None
-    servers: list[Server] = []
-    started = time.monotonic()
-    try:
-        embedded = EmbeddedPostgres(workdir / "pgdata")
-        asyncio.run(prepare_database(embedded))
-        app_url = embedded.url(DB_NAME, user=APP_ROLE)
-        generate_key_file(workdir / "secret.key")
-        root_key = Ed25519PrivateKey.generate()
-        env = server_environment(app_url, workdir, public_key_b64(root_key), args.workers, {})
-        code = first_invite_code(env)
-        secure_port = _free_port()
-        command = [sys.executable, "-m", "server.cli", "serve", "--port", str(secure_port)]
-        servers.append(start_server("secure", command, env, workdir))
-        wait_ready(servers[0])
-        investigator, operatives, directory = asyncio.run(
-            set_up(servers[0].url, code, root_key, args.operatives)
-        )
-        first = operatives[0].session
-        assert first is not None
-        bare_env = server_environment(
-            app_url,
-            workdir,
-            public_key_b64(root_key),
-            args.workers,
-            {OPERATIVE_ENV: str(first.account.id), DEVICE_ENV: str(first.device_id)},
-        )
-        bare_port = _free_port()
-        command = [sys.executable, THIS_FILE, "--serve-bare", str(bare_port)]
-        servers.append(start_server("bare", command, bare_env, workdir))
-        wait_ready(servers[1])
-        script = workdir / "replay.lua"
-        script.write_text(WRK_SCRIPT)
-        bench = Bench(
-            args, workdir, servers[0], servers[1], embedded.pid, operatives, directory, script
-        )
-        body = len(secure_body(operatives[0], directory, uuid.uuid4()))
-        print(describe(args, bench, body), flush=True)
-        print(f"set up in {time.monotonic() - started:.0f} s", flush=True)
-        bench.run()
-        print()
-        print(submissions_report(bench), flush=True)
-        print()
-        if args.py_spy:
-            print(profile(bench, args.py_spy), flush=True)
-            print()
-        stop_process(servers[1].process)  # part 2 uses the secure server only
-        if args.rows > 0:
-            print(asyncio.run(part_two(embedded, servers[0], investigator, bench)))
-        print(f"\ntotal {time.monotonic() - started:.0f} s", flush=True)
-        return 0
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    finally:
-        for server in servers:
-            stop_process(server.process)
-            server.log.close()
-        if embedded is not None:
-            embedded.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+    return run_in_lab("tipline-reports-bench-", lambda lab: _measure(lab, args))
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    # As Ctrl-C: inside asyncio.run that cancels the main task, so every `finally` runs.
-    os.kill(os.getpid(), signal.SIGINT)
+def _measure(lab: Lab, args: argparse.Namespace) -> None:
+    servers = lab.servers
+    workdir = lab.workdir
+    embedded = lab.start_postgres()
+    asyncio.run(prepare_database(embedded, DB_NAME, BARE_TABLE))
+    app_url = embedded.url(DB_NAME, user=APP_ROLE)
+    generate_key_file(workdir / "secret.key")
+    root_key = Ed25519PrivateKey.generate()
+    env = _server_environment(app_url, workdir, public_key_b64(root_key), args.workers, {})
+    code = first_invite_code(env)
+    secure_port = free_port()
+    command = [sys.executable, "-m", "server.cli", "serve", "--port", str(secure_port)]
+    servers.append(_start("secure", secure_port, command, env, workdir))
+    wait_ready(servers[0], ["/healthz"])
+    investigator, operatives, directory = asyncio.run(
+        set_up(servers[0].url, code, root_key, args.operatives)
+    )
+    first = operatives[0].session
+    assert first is not None
+    bare_env = _server_environment(
+        app_url,
+        workdir,
+        public_key_b64(root_key),
+        args.workers,
+        {OPERATIVE_ENV: str(first.account.id), DEVICE_ENV: str(first.device_id)},
+    )
+    bare_port = free_port()
+    command = [sys.executable, THIS_FILE, "--serve-bare", str(bare_port)]
+    servers.append(_start("bare", bare_port, command, bare_env, workdir))
+    wait_ready(servers[1], ["/healthz"])
+    script = workdir / "replay.lua"
+    script.write_text(WRK_SCRIPT)
+    bench = Bench(
+        args, workdir, servers[0], servers[1], embedded.pid, operatives, directory, script
+    )
+    body = len(secure_body(operatives[0], directory, uuid.uuid4()))
+    print(describe(args, bench, body), flush=True)
+    print(f"set up in {time.monotonic() - lab.started:.0f} s", flush=True)
+    bench.run()
+    print()
+    print(submissions_report(bench), flush=True)
+    print()
+    if args.py_spy:
+        print(profile(bench, args.py_spy), flush=True)
+        print()
+    stop_process_tree(servers[1].process)  # part 2 uses the secure server only
+    if args.rows > 0:
+        print(asyncio.run(part_two(embedded, servers[0], investigator, bench)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1314,10 +1159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.serve_bare is not None:
         return serve_bare(args.serve_bare)
-    # SIGTERM must unwind like Ctrl-C so the `finally` stops the servers and PostgreSQL; a
-    # shell starts background jobs with SIGINT ignored, so restore Python's handler first.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _interrupt)
+    unwind_on_sigterm()
     return benchmark(args)
 
 
