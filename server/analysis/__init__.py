@@ -1,0 +1,1 @@
+"""Tip-off analysis and programme figures, computed from ids and counts only."""

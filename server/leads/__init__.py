@@ -1,0 +1,1 @@
+"""Leads and need-to-know shares: time-boxed, per-officer encrypted, revocable, logged."""

@@ -1,0 +1,1 @@
+"""Vetted officers: two-person vetting, suspension and revocation, access anomaly alerts."""

@@ -1,0 +1,5 @@
+from __future__ import annotations
+
+from tests.leads.conftest import room
+
+__all__ = ["room"]
