@@ -6,6 +6,11 @@ library (tests drive them in-process); `run` is the thin synchronous shell `cli.
 
 Report and message text may come from `--text`, but is read from standard input when that is
 left out, because an argument lands in shell history and the process list.
+
+Evidence: `report new --attach FILE...` seals each file into the outbox with the report (see
+outbox.py); `sync` uploads them with a progress line on standard error, resuming from the
+server's offset, then sends the report; `show REPORT --save-attachments DIR` (investigator)
+downloads, decrypts and checks each cited attachment against the digests the device signed.
 """
 
 from __future__ import annotations
@@ -14,10 +19,12 @@ import argparse
 import asyncio
 import hashlib
 import json
+import os
 import re
 import sys
+import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -27,7 +34,15 @@ import msgspec
 from clients.reference_client import keys
 from clients.reference_client.api import ApiError, TiplineClient, raise_for_problem
 from clients.reference_client.device import b64url
-from clients.reference_client.envelope import EnvelopeError, receipt_hash
+from clients.reference_client.envelope import AttachmentDigest, EnvelopeError, receipt_hash
+from clients.reference_client.evidence import (
+    DEFAULT_CHUNK_BYTES,
+    RETRIES,
+    EvidenceClient,
+    EvidenceError,
+    Progress,
+    SealedAttachment,
+)
 from clients.reference_client.outbox import (
     Outbox,
     OutboxError,
@@ -56,6 +71,8 @@ REPLY_SEND_TRIES: Final = 3
 _RFC3339_UTC = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 # RFC 7638 §3.2: the members a thumbprint covers, per key type.
 _JWK_REQUIRED: Final = {"EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x")}
+SAVED_FILE_MODE: Final = 0o600
+SAVED_DIR_MODE: Final = 0o700
 
 
 class ProfileState:
@@ -157,19 +174,47 @@ def check_team_key(directory: keys.Directory, device_key: Mapping[str, str]) -> 
 # --- operative ----------------------------------------------------------------------------------
 
 
-async def new_report(state: ProfileState, outbox: Outbox, report: TipReport) -> uuid.UUID:
+async def new_report(
+    state: ProfileState, outbox: Outbox, report: TipReport, attach: Sequence[Path] = ()
+) -> uuid.UUID:
     async with state.client() as client:
         directory = await state.directory_for_sealing(client)
     # The reply key travels inside the signed ciphertext: the server can neither read nor swap it.
     report = msgspec.structs.replace(report, reply_to=state.profile.age_recipient())
-    submission = queue_report(
-        outbox, state.profile.device_key(), state.profile.age_recipient(), directory, report
-    )
+    # Encrypting a video takes a while; the event loop (and a test's live server) keeps going.
+    cancelled = threading.Event()
+    try:
+        submission = await asyncio.to_thread(
+            queue_report,
+            outbox,
+            state.profile.device_key(),
+            state.profile.age_recipient(),
+            directory,
+            report,
+            files=attach,
+            cancelled=cancelled,
+        )
+    except asyncio.CancelledError:
+        # Ctrl-C: the worker thread cannot be stopped, but it must not queue the report.
+        cancelled.set()
+        raise
     return submission.report_id
 
 
-async def sync_outbox(state: ProfileState, outbox: Outbox) -> SyncResult:
-    async with state.client() as client:
+StartUpload = Callable[[SealedAttachment], Progress | None]
+
+
+async def sync_outbox(
+    state: ProfileState,
+    outbox: Outbox,
+    *,
+    on_upload: StartUpload | None = None,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    retries: int = RETRIES,
+) -> SyncResult:
+    """`on_upload` is told of each attachment as its upload starts and may return a progress
+    callback for it."""
+    async with state.client() as client, EvidenceClient(client) as evidence:
         token = state.token
 
         async def send(submission: Submission) -> ReportReceipt:
@@ -178,12 +223,19 @@ async def sync_outbox(state: ProfileState, outbox: Outbox) -> SyncResult:
         async def fetch() -> keys.Directory:
             return await state.fresh_directory(client)
 
+        async def upload(sealed: SealedAttachment) -> None:
+            progress = on_upload(sealed) if on_upload is not None else None
+            await evidence.upload(
+                token, sealed, chunk_bytes=chunk_bytes, progress=progress, retries=retries
+            )
+
         return await sync(
             outbox,
             send,
             device=state.profile.device_key(),
             identity=state.profile.age_identity,
             fetch_directory=fetch,
+            upload=upload,
         )
 
 
@@ -256,6 +308,8 @@ class Shown(msgspec.Struct, frozen=True):
     sent_at: str
     received_at: str
     report: TipReport
+    # Covered by the device signature that `show` verified.
+    attachments: tuple[AttachmentDigest, ...] = ()
 
 
 async def queue(
@@ -296,7 +350,38 @@ async def show(state: ProfileState, report_id: uuid.UUID) -> Shown:
         sent_at=detail["sent_at"],
         received_at=detail["received_at"],
         report=report,
+        # The very list open_report checked the signature over, in the server's order.
+        attachments=tuple(
+            AttachmentDigest(
+                uuid.UUID(a["attachment_id"]), a["plaintext_sha256"], a["ciphertext_sha256"]
+            )
+            for a in detail.get("attachments", [])
+        ),
     )
+
+
+async def save_attachments(state: ProfileState, shown: Shown, folder: Path) -> list[Path]:
+    """Downloads, decrypts and checks each attachment of a verified report into `folder`.
+
+    Each file must match both digests of the signed report (so it is the device's file, bit
+    for bit); a file that does not is removed and the error raised. Files are private and
+    never overwrite anything."""
+    await asyncio.to_thread(folder.mkdir, mode=SAVED_DIR_MODE, parents=True, exist_ok=True)
+    saved: list[Path] = []
+    async with state.client() as client, EvidenceClient(client) as evidence:
+        for digest in shown.attachments:
+            target = folder / str(digest.attachment_id)
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SAVED_FILE_MODE)
+            os.close(fd)
+            try:
+                await evidence.fetch_verified(
+                    state.token, digest, state.profile.age_identity, target
+                )
+            except BaseException:
+                target.unlink(missing_ok=True)
+                raise
+            saved.append(target)
+    return saved
 
 
 async def triage(
@@ -338,6 +423,16 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     new.add_argument("--text", help="the report; read from standard input when left out")
     new.add_argument("--location")
     new.add_argument("--observed-at", type=_observed_at, help="RFC 3339 UTC")
+    new.add_argument(
+        "--attach",
+        type=Path,
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="FILE",
+        help="evidence files: encrypted into the outbox now (the files are left as they are),"
+        " uploaded by sync",
+    )
     _root_key_option(new)
 
     sync_parser = subparsers.add_parser("sync", help="operative: send the outbox until received")
@@ -359,6 +454,12 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
     show_parser = subparsers.add_parser("show", help="investigator: verify, decrypt, print")
     show_parser.add_argument("report_id", type=uuid.UUID)
+    show_parser.add_argument(
+        "--save-attachments",
+        type=Path,
+        metavar="DIR",
+        help="download, decrypt and verify the report's attachments into DIR",
+    )
 
     triage_parser = subparsers.add_parser("triage", help="investigator: status and priority")
     triage_parser.add_argument("report_id", type=uuid.UUID)
@@ -386,7 +487,7 @@ def run(args: argparse.Namespace, profile: Profile, passphrase: str) -> None:
     try:
         state.pin_root_key(getattr(args, "root_public_key", None))
         asyncio.run(_dispatch(args, state))
-    except (keys.DirectoryError, EnvelopeError, OutboxError) as exc:
+    except (keys.DirectoryError, EnvelopeError, OutboxError, EvidenceError) as exc:
         raise SystemExit(f"tipline-client: {exc}") from None
     finally:
         # The directory version seen must survive a failed command, or a replay could pass.
@@ -407,11 +508,12 @@ async def _dispatch(args: argparse.Namespace, state: ProfileState) -> None:
             observed_at=args.observed_at,
         )
         with _outbox(args.profile) as outbox:
-            report_id = await new_report(state, outbox, report)
-        _say(f"queued {report_id}")
+            report_id = await new_report(state, outbox, report, args.attach)
+        attached = f" with {len(args.attach)} attachment(s)" if args.attach else ""
+        _say(f"queued {report_id}{attached}")
     elif command == "sync":
         with _outbox(args.profile) as outbox:
-            result = await sync_outbox(state, outbox)
+            result = await sync_outbox(state, outbox, on_upload=_show_progress)
             left = len(outbox.pending())
         _print_sync(result, left)
     elif command == "inbox":
@@ -442,6 +544,11 @@ async def _dispatch(args: argparse.Namespace, state: ProfileState) -> None:
         _say(f"sent {shown.sent_at}, received {shown.received_at}")
         _say(f"observed at: {shown.report.observed_at or '-'}")
         _say(f"location: {shown.report.location or '-'}")
+        for a in shown.attachments:
+            _say(f"attachment {a.attachment_id} {a.plaintext_sha256} {a.ciphertext_sha256}")
+        if args.save_attachments is not None:
+            for path in await save_attachments(state, shown, args.save_attachments):
+                _say(f"saved {path} (both digests match)")
         _say("text:")
         _say(shown.report.text)
     elif command == "triage":
@@ -449,6 +556,21 @@ async def _dispatch(args: argparse.Namespace, state: ProfileState) -> None:
             raise SystemExit("tipline-client: give --status, --priority or both")
         changed = await triage(state, args.report_id, args.status, args.priority)
         _say(f"{changed['id']} {changed['status']} priority {changed['priority']}")
+
+
+def _show_progress(sealed: SealedAttachment) -> Progress:
+    sys.stderr.write(f"uploading attachment {sealed.attachment_id}\n")
+
+    def progress(done: int, total: int) -> None:
+        width = 30
+        filled = width * done // max(total, 1)
+        percent = 100 * done // max(total, 1)
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {percent:3d}% {done}/{total}")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return progress
 
 
 def _print_sync(result: SyncResult, left: int) -> None:

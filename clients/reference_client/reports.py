@@ -17,6 +17,7 @@ import msgspec
 from clients.reference_client.api import Session, TiplineClient, decode
 from clients.reference_client.device import DeviceKeyPair
 from clients.reference_client.envelope import (
+    AttachmentDigest,
     EnvelopeError,
     message_message,
     now_sent_at,
@@ -64,7 +65,10 @@ def seal_report(
     report: TipReport,
     report_id: uuid.UUID | None = None,
     sent_at: str | None = None,
+    attachments: Sequence[AttachmentDigest] = (),
 ) -> Submission:
+    """`attachments`: evidence already uploaded (clients/reference_client/evidence.py), whose
+    digests the device signs with the report."""
     report_id = report_id or uuid.uuid4()
     sent_at = sent_at or now_sent_at()
     ciphertext = seal(msgspec.json.encode(report), directory.investigator_recipients())
@@ -73,7 +77,15 @@ def seal_report(
         sent_at=sent_at,
         directory_version=directory.version,
         ciphertext=base64.b64encode(ciphertext).decode("ascii"),
-        signature=sign_report(device, report_id, sent_at, ciphertext),
+        signature=sign_report(device, report_id, sent_at, ciphertext, attachments),
+        attachments=[
+            {
+                "attachment_id": str(a.attachment_id),
+                "plaintext_sha256": a.plaintext_sha256,
+                "ciphertext_sha256": a.ciphertext_sha256,
+            }
+            for a in attachments
+        ],
     )
 
 
@@ -111,7 +123,15 @@ def open_report(detail: Mapping[str, Any], identity: str) -> TipReport:
     ciphertext = base64.b64decode(detail["ciphertext"])
     if sha256_hex(ciphertext) != detail["ciphertext_sha256"]:
         raise EnvelopeError("the ciphertext does not match its digest")
-    signed = report_message(uuid.UUID(detail["id"]), detail["sent_at"], sha256_hex(ciphertext), ())
+    cited = [
+        AttachmentDigest(
+            uuid.UUID(a["attachment_id"]), a["plaintext_sha256"], a["ciphertext_sha256"]
+        )
+        for a in detail.get("attachments", [])
+    ]
+    signed = report_message(
+        uuid.UUID(detail["id"]), detail["sent_at"], sha256_hex(ciphertext), cited
+    )
     verify_signature(detail["device_key"], signed, detail["signature"])
     return msgspec.json.decode(open_sealed(ciphertext, identity), type=TipReport)
 

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
 import msgspec
 
 from server.db import Connection
-from server.reports.schemas import QueueItem
+from server.envelope.signatures import AttachmentDigest
+from server.reports.schemas import CitedAttachment, QueueItem
 from server.sql import query, to_struct
-
-
-class Stored(msgspec.Struct, frozen=True):
-    operative_id: UUID
-    sent_at: str
-    ciphertext_sha256: str
-    signature: str
-    receipt: str
-    received_at: datetime
 
 
 class OwnRow(msgspec.Struct, frozen=True):
@@ -82,6 +75,7 @@ async def submit(
     role: str,
     duress: bool,
     audit_detail_json: str,
+    attachments: Sequence[AttachmentDigest],
 ) -> Intake:
     row = await conn.fetchrow(
         query("reports.submit"),
@@ -98,8 +92,16 @@ async def submit(
         report.signature,
         report.receipt,
         audit_detail_json,
+        [a.attachment_id for a in attachments],
+        [a.plaintext_sha256 for a in attachments],
+        [a.ciphertext_sha256 for a in attachments],
     )
     return to_struct(row, Intake)
+
+
+async def attachments(conn: Connection, report_id: UUID) -> list[CitedAttachment]:
+    rows = await conn.fetch(query("reports.attachments"), report_id)
+    return [to_struct(r, CitedAttachment) for r in rows]
 
 
 async def is_stored(conn: Connection, report_id: UUID) -> bool:

@@ -32,6 +32,10 @@ class Status(StrEnum):
     NEEDS_INFO = "needs_info"
 
 
+# A report about one place and time; more files than this belong in more reports.
+MAX_ATTACHMENTS = 32
+
+
 class AttachmentDigest(Input):
     attachment_id: UUID
     plaintext_sha256: Sha256Hex
@@ -44,9 +48,9 @@ class ReportSubmission(Input):
     directory_version: Annotated[int, msgspec.Meta(ge=1)]
     ciphertext: Annotated[bytes, msgspec.Meta(min_length=1, max_length=MAX_CIPHERTEXT_BYTES)]
     signature: Signature
-    # Evidence uploads arrive with the evidence capability; until then a report cites none.
-    attachments: Annotated[list[AttachmentDigest], msgspec.Meta(max_length=0)] = msgspec.field(
-        default_factory=list
+    # Completed uploads (server/evidence) this report cites, with the digests its device signed.
+    attachments: Annotated[list[AttachmentDigest], msgspec.Meta(max_length=MAX_ATTACHMENTS)] = (
+        msgspec.field(default_factory=list)
     )
 
 
@@ -86,6 +90,12 @@ class OwnPage(msgspec.Struct, frozen=True):
     next_cursor: str | None
 
 
+class CitedAttachment(msgspec.Struct, frozen=True):
+    attachment_id: UUID
+    plaintext_sha256: str
+    ciphertext_sha256: str
+
+
 class ReportDetail(msgspec.Struct, frozen=True):
     id: UUID
     operative_id: UUID
@@ -101,6 +111,8 @@ class ReportDetail(msgspec.Struct, frozen=True):
     receipt: str
     status: Status
     priority: int
+    # The attachments this report cites, as its signed message lists them.
+    attachments: list[CitedAttachment]
 
 
 class TriageRequest(Input):

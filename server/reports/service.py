@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Final
 from uuid import UUID
 
+import asyncpg
 import msgspec
 
 from server import db
@@ -25,6 +26,7 @@ from server.envelope.signatures import AttachmentDigest, receipt_hash, report_me
 from server.errors import Conflict, InvalidInput, NotFound, TiplineError
 from server.events.kinds import EventKind
 from server.events.service import publish
+from server.evidence.service import check_citations
 from server.identity.permissions import Role
 from server.identity.principal import Principal, acting_as
 from server.identity.service import record_failure
@@ -114,11 +116,11 @@ async def submit(
             directory = await directories.at(conn, submission.directory_version)
             if directory is None:
                 raise OutdatedDirectory(await current_version(conn))
+    digests = [
+        AttachmentDigest(a.attachment_id, a.plaintext_sha256, a.ciphertext_sha256)
+        for a in submission.attachments
+    ]
     try:
-        digests = [
-            AttachmentDigest(a.attachment_id, a.plaintext_sha256, a.ciphertext_sha256)
-            for a in submission.attachments
-        ]
         check_sealed(
             submission.ciphertext,
             readers=investigator_count(directory),
@@ -145,28 +147,23 @@ async def submit(
             subject_id=str(submission.report_id),
         )
         raise
-
-    async with db.self_contained(pool) as conn:
-        intake = await queries.submit(
-            conn,
-            queries.NewReport(
-                id=submission.report_id,
+    if digests:
+        async with acting_as(pool, principal) as conn:
+            await check_citations(
+                conn,
                 operative_id=principal.account_id,
-                device_id=principal.device_id,
-                sent_at=submission.sent_at,
-                received_at=received_at,
-                directory_version=submission.directory_version,
-                ciphertext=submission.ciphertext,
-                ciphertext_sha256=ciphertext_sha256,
-                signature=submission.signature,
-                receipt=receipt.receipt,
-            ),
-            role=principal.role,
-            duress=principal.duress,
-            audit_detail_json=encode_detail(
-                {"bytes": len(submission.ciphertext), "directory": directory.version}
-            ),
-        )
+                report_id=submission.report_id,
+                attachments=digests,
+            )
+
+    try:
+        async with db.self_contained(pool) as conn:
+            intake = await _store(
+                conn, principal, submission, ciphertext_sha256, digests, receipt, received_at
+            )
+    except asyncpg.UniqueViolationError:
+        # An attachment was cited by another report between the check above and the insert.
+        raise Conflict("An attachment is already part of another report") from None
     if intake.outcome == "created":
         return receipt, True
     if intake.outcome == "outdated":
@@ -175,6 +172,42 @@ async def submit(
         return _replay(intake, submission, ciphertext_sha256), False
     # 'taken': the row is not visible to this operative, so someone else's report holds the id.
     raise Conflict("Another report was already stored under this id")
+
+
+async def _store(
+    conn: db.Connection,
+    principal: Principal,
+    submission: ReportSubmission,
+    ciphertext_sha256: str,
+    digests: list[AttachmentDigest],
+    receipt: Receipt,
+    received_at: datetime,
+) -> queries.Intake:
+    return await queries.submit(
+        conn,
+        queries.NewReport(
+            id=submission.report_id,
+            operative_id=principal.account_id,
+            device_id=principal.device_id,
+            sent_at=submission.sent_at,
+            received_at=received_at,
+            directory_version=submission.directory_version,
+            ciphertext=submission.ciphertext,
+            ciphertext_sha256=ciphertext_sha256,
+            signature=submission.signature,
+            receipt=receipt.receipt,
+        ),
+        role=principal.role,
+        duress=principal.duress,
+        audit_detail_json=encode_detail(
+            {
+                "bytes": len(submission.ciphertext),
+                "directory": submission.directory_version,
+                "attachments": len(digests),
+            }
+        ),
+        attachments=digests,
+    )
 
 
 def _replay(
@@ -257,6 +290,8 @@ async def queue(
 async def read(pool: db.Pool, principal: Principal, report_id: UUID) -> ReportDetail | OwnReport:
     async with acting_as(pool, principal) as conn:
         row = await queries.full(conn, report_id)
+        investigator = row is not None and principal.role is Role.INVESTIGATOR
+        cited = await queries.attachments(conn, report_id) if investigator else []
     # Row-level security hides other operatives' reports: absent and forbidden look the same.
     if row is None:
         raise NotFound("No such report")
@@ -276,6 +311,7 @@ async def read(pool: db.Pool, principal: Principal, report_id: UUID) -> ReportDe
         receipt=row.receipt,
         status=Status(row.status),
         priority=row.priority,
+        attachments=cited,
     )
 
 

@@ -114,6 +114,11 @@ $$;
 -- version p_directory_version; the version check here is atomic with the insert, so a
 -- directory published meanwhile sends the phone back to re-encrypt.
 --
+-- Cited attachments are tied to the report in the same transaction: each must be complete, the
+-- operative's own, uncited, and have the ciphertext digest the signed report declares (the
+-- caller has checked all that for a precise error; a race lost meanwhile raises here, and
+-- nothing is stored).
+--
 -- outcome: 'created' (stored now, audited, investigators notified); 'stored' (this id is
 -- already this operative's report: the stored columns are returned to compare); 'taken' (the id
 -- is someone else's); 'outdated' (current_version is the directory to encrypt to).
@@ -121,7 +126,9 @@ CREATE FUNCTION submit_report(p_account_id uuid, p_role text, p_duress boolean,
                               p_report_id uuid, p_device_id uuid, p_sent_at text,
                               p_received_at timestamptz, p_directory_version integer,
                               p_ciphertext bytea, p_ciphertext_sha256 text, p_signature text,
-                              p_receipt text, p_audit_detail jsonb)
+                              p_receipt text, p_audit_detail jsonb,
+                              p_attachment_ids uuid[], p_plaintext_sha256 text[],
+                              p_attachment_ciphertext_sha256 text[])
     RETURNS TABLE (outcome text, current_version integer, sent_at text,
                    ciphertext_sha256 text, signature text, receipt text,
                    received_at timestamptz)
@@ -131,6 +138,7 @@ CREATE FUNCTION submit_report(p_account_id uuid, p_role text, p_duress boolean,
 #variable_conflict use_column
 DECLARE
     stored record;
+    linked bigint;
 BEGIN
     PERFORM require_no_context();
     PERFORM enter_context(p_account_id::text, p_role, p_duress::text);
@@ -150,6 +158,19 @@ BEGIN
                 p_directory_version, p_ciphertext, p_ciphertext_sha256, p_signature, p_receipt)
         ON CONFLICT (id) DO NOTHING;
         IF FOUND THEN
+            IF cardinality(p_attachment_ids) > 0 THEN
+                UPDATE attachments a
+                SET report_id = p_report_id, plaintext_sha256 = cited.plaintext_sha256
+                FROM unnest(p_attachment_ids, p_plaintext_sha256, p_attachment_ciphertext_sha256)
+                     AS cited (id, plaintext_sha256, ciphertext_sha256)
+                WHERE a.id = cited.id AND a.owner_id = p_account_id AND a.status = 'complete'
+                  AND a.report_id IS NULL AND a.ciphertext_sha256 = cited.ciphertext_sha256;
+                GET DIAGNOSTICS linked = ROW_COUNT;
+                IF linked <> cardinality(p_attachment_ids) THEN
+                    RAISE EXCEPTION 'a cited attachment is not this report''s to cite'
+                        USING ERRCODE = 'unique_violation';
+                END IF;
+            END IF;
             PERFORM audit_append(p_account_id, p_role, 'report.received', 'report',
                                  p_report_id::text, p_audit_detail);
             -- Last: it holds the lock that orders event ids by commit (0006_events.sql).
@@ -184,5 +205,6 @@ GRANT EXECUTE ON FUNCTION enter_context(text, text, text),
                           require_no_context(),
                           authenticate_session(bytea, text, bytea, double precision),
                           submit_report(uuid, text, boolean, uuid, uuid, text, timestamptz,
-                                        integer, bytea, text, text, text, jsonb)
+                                        integer, bytea, text, text, text, jsonb, uuid[],
+                                        text[], text[])
     TO tipline_app;

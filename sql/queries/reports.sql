@@ -1,6 +1,7 @@
 -- name: submit
 -- The whole idempotent intake, in its own transaction under the operative's context (0010).
-SELECT * FROM submit_report($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::text::jsonb);
+SELECT * FROM submit_report($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::text::jsonb,
+                             $14::uuid[], $15::text[], $16::text[]);
 
 -- name: queue
 -- The investigators' queue, newest first, keyset-paginated, every filter optional.
@@ -44,3 +45,8 @@ UPDATE reports SET status = $2, priority = $3, updated_at = now() WHERE id = $1;
 -- name: is_stored
 -- Whether a report with this id is visible in the current context (the caller's own).
 SELECT EXISTS (SELECT FROM reports WHERE id = $1);
+
+-- name: attachments
+-- The attachments a report cites, with the digests its signed message gives for each.
+SELECT id AS attachment_id, plaintext_sha256, ciphertext_sha256
+FROM attachments WHERE report_id = $1 ORDER BY id;
