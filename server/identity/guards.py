@@ -67,8 +67,10 @@ def client_address(connection: ASGIConnection[Any, Any, Any, Any], settings: Set
     """The address per-source limits key on: the socket peer, unless that peer is a trusted
     proxy, whose own appended X-Forwarded-For entry (the last) then names the client."""
     peer = connection.client.host if connection.client else "unknown"
-    if peer not in settings.trusted_proxy_addresses:
+    if not settings.is_trusted_proxy(peer):
         return peer
+    # Only the last entry: the ones before it are whatever the client sent, and walking back
+    # through them would let a client behind one proxy pick its own throttle key.
     forwarded = ",".join(connection.headers.getall("x-forwarded-for", []))
     last = forwarded.rsplit(",", 1)[-1].strip()
     try:

@@ -1,0 +1,1 @@
+"""Encrypted backups of the database and the evidence store, and their restore."""

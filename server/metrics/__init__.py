@@ -1,0 +1,1 @@
+"""Prometheus metrics: request counts and latencies, pool, queue, sealer and login figures."""
