@@ -18,11 +18,16 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 
 from server import db
+from server.analysis.routes import AnalysisController
 from server.asgi import edge_middleware
 from server.audit.routes import AuditController
 from server.audit.sealer import Sealer
 from server.events.hub import EventHub
 from server.events.routes import EventsController
+from server.evidence.routes import AttachmentController, UploadController, tus_resumable
+from server.evidence.service import EvidenceContext
+from server.evidence.service import sweep_expired as sweep_expired_uploads
+from server.evidence.storage import storage_from_settings
 from server.health.routes import HealthController
 from server.identity.guards import authorize, current_principal
 from server.identity.routes import (
@@ -35,9 +40,15 @@ from server.identity.service import IdentityContext, sweep_expired
 from server.keyring import load_keyring
 from server.keys.routes import KeysController
 from server.keys.service import DirectoryCache, root_public_key
+from server.leads.routes import LeadController, ShareController
 from server.messages.routes import MessageController
+from server.metrics.routes import METRICS_STATE_KEY, TOKEN_STATE_KEY, MetricsController
+from server.metrics.service import Metrics, load_token
+from server.officers.routes import OfficerController
 from server.problems import EXCEPTION_HANDLERS
 from server.reports.routes import ReportController
+from server.retention.service import RetentionContext
+from server.retention.service import run_scheduled as run_retention
 from server.settings import Settings
 from server.tasks import Periodic
 
@@ -45,7 +56,8 @@ API_VERSION = "1"
 
 
 def public_router() -> Router:
-    return Router(path="/", route_handlers=[HealthController, LoginController])
+    # MetricsController checks its own bearer token (a scraper has no session or device key).
+    return Router(path="/", route_handlers=[HealthController, LoginController, MetricsController])
 
 
 def authenticated_router() -> Router:
@@ -58,9 +70,15 @@ def authenticated_router() -> Router:
             AccountController,
             KeysController,
             ReportController,
+            UploadController,
+            AttachmentController,
             MessageController,
             EventsController,
             AuditController,
+            OfficerController,
+            LeadController,
+            ShareController,
+            AnalysisController,
         ],
     )
 
@@ -74,6 +92,10 @@ def create_app(settings: Settings) -> Litestar:
     if settings.root_public_key is not None:
         root_public_key(settings.root_public_key)  # a malformed root key stops start-up too
     directories = DirectoryCache()
+    evidence = EvidenceContext(settings, storage_from_settings(settings))
+    retention = RetentionContext(identity, evidence)
+    metrics = Metrics()
+    metrics_token = load_token(settings.metrics_token_file) if settings.metrics_token_file else None
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -98,13 +120,30 @@ def create_app(settings: Settings) -> Litestar:
             connect_timeout_s=settings.db_connect_timeout_s,
         )
         app.state.events = events
+        # tus expiration: abandoned uploads and their stored bytes are deleted.
+        evidence_sweeper = Periodic(
+            "evidence-sweeper",
+            settings.evidence_sweep_interval_s,
+            functools.partial(sweep_expired_uploads, evidence, app.state.pool),
+        )
+        # Crypto-shredding on schedule; an advisory lock makes one replica lead each run.
+        retention_job = Periodic(
+            "retention",
+            settings.retention_interval_s,
+            functools.partial(run_retention, retention, app.state.pool),
+        )
         sealer.start()
         sweeper.start()
+        evidence_sweeper.start()
+        retention_job.start()
         await events.start()
         try:
             yield
         finally:
             await events.stop()
+            await retention_job.stop()
+            await evidence_sweeper.stop()
+            await evidence.storage.close()
             await sweeper.stop()
             await sealer.stop()
             await app.state.pool.close()
@@ -116,12 +155,15 @@ def create_app(settings: Settings) -> Litestar:
     app = Litestar(
         route_handlers=[public_router(), authenticated_router()],
         lifespan=[lifespan],
-        state=State({"identity": identity}),
+        state=State(
+            {"identity": identity, METRICS_STATE_KEY: metrics, TOKEN_STATE_KEY: metrics_token}
+        ),
         dependencies={
             "pool": Provide(provide_pool, sync_to_thread=False),
             "settings": Provide(lambda: settings, sync_to_thread=False, use_cache=True),
             "identity": Provide(lambda: identity, sync_to_thread=False, use_cache=True),
             "directories": Provide(lambda: directories, sync_to_thread=False, use_cache=True),
+            "evidence": Provide(lambda: evidence, sync_to_thread=False, use_cache=True),
             "principal": Provide(current_principal, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
@@ -137,5 +179,7 @@ def create_app(settings: Settings) -> Litestar:
         logging_config=None,
     )
     # Outermost, so even a request that matches no route gets an id and an access-log line.
-    app.asgi_handler = edge_middleware(app.asgi_handler)
+    # tus: Tus-Resumable on every /v1/uploads response, framework errors included.
+    app.asgi_handler = tus_resumable(app.asgi_handler)
+    app.asgi_handler = edge_middleware(app.asgi_handler, observe=metrics.observe_request)
     return app

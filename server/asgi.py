@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Callable
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,9 +27,11 @@ FIXED_HEADERS = (
 )
 
 _access_log = logging.getLogger("tipline.access")
+# Called once per request with (method, route template, status, seconds): the metrics hook.
+RequestObserver = Callable[[str, str, int, float], None]
 
 
-def edge_middleware(app: ASGIApp) -> ASGIApp:
+def edge_middleware(app: ASGIApp, observe: RequestObserver | None = None) -> ASGIApp:
     """Gives every HTTP request a fresh random id, the fixed headers, and one log line."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
@@ -55,15 +58,19 @@ def edge_middleware(app: ASGIApp) -> ASGIApp:
         try:
             await app(scope, receive, send_with_id)
         finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("path_template", "<unmatched>")
             _access_log.info(
                 "request",
                 extra={
                     "request_id": request_id,
                     "method": scope.get("method"),
-                    "route": scope.get("path_template", "<unmatched>"),
+                    "route": route,
                     "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "duration_ms": round(elapsed * 1000, 2),
                 },
             )
+            if observe is not None:
+                observe(str(scope.get("method", "")), route, status, elapsed)
 
     return middleware

@@ -24,12 +24,14 @@ from litestar import Litestar
 from server import db, migrations
 from server.app import create_app
 from server.audit import cli as audit_cli
+from server.backup import cli as backup_cli
 from server.embedded import APP_ROLE, EmbeddedPostgres
 from server.errors import TiplineError
 from server.identity import service as identity_service
 from server.identity.service import IdentityContext
 from server.keyring import KeyringError, generate_key_file, load_keyring
 from server.logs import configure_logging, json_log_config
+from server.retention import cli as retention_cli
 from server.settings import Settings, SettingsError, load_settings
 
 
@@ -52,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     first.add_argument("--handle", required=True, help="the investigator's pseudonym")
     audit_cli.add_commands(commands)
+    backup_cli.add_commands(commands)
+    retention_cli.add_commands(commands)
     return parser
 
 
@@ -186,6 +190,21 @@ def _run_audit(settings: Settings, args: argparse.Namespace) -> int:
         return asyncio.run(audit_cli.run(args, app_settings.database_url))
 
 
+def _run_retention(settings: Settings, args: argparse.Namespace) -> int:
+    with _database(settings) as (app_settings, _):
+        assert app_settings.database_url is not None
+        return asyncio.run(retention_cli.run(args, app_settings, app_settings.database_url))
+
+
+def _run_backup(settings: Settings, args: argparse.Namespace) -> int:
+    # pg_dump and pg_restore must see every row, and every table forces row-level security:
+    # an external database needs an explicit superuser or BYPASSRLS role, never the app's URL.
+    if args.database_url or not settings.embedded:
+        return asyncio.run(backup_cli.run(args, settings, args.database_url))
+    with _database(settings) as (_, superuser_url):
+        return asyncio.run(backup_cli.run(args, settings, superuser_url))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # Until granian takes over the signals, SIGTERM must unwind like Ctrl-C so the embedded
@@ -206,6 +225,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             _run_admin(settings, args.handle)
         elif args.command == "audit":
             return _run_audit(settings, args)
+        elif args.command in ("backup", "restore"):
+            return _run_backup(settings, args)
+        elif args.command == "retention":
+            return _run_retention(settings, args)
     except FileExistsError:
         print(
             f"tipline: error: {settings.secret_key_path} exists; not overwritten", file=sys.stderr

@@ -67,12 +67,26 @@ class Conflict(TiplineError):
     status, slug, title = 409, "conflict", "Conflicts with the current state"
 
 
+class PreconditionFailed(TiplineError):
+    # tus 1.0.0: a request without `Tus-Resumable: 1.0.0` gets 412 and the versions we speak.
+    status, slug, title = 412, "unsupported-protocol-version", "Unsupported protocol version"
+
+
 class PayloadTooLarge(TiplineError):
     status, slug, title = 413, "payload-too-large", "The request body is too large"
 
 
+class RangeNotSatisfiable(TiplineError):
+    status, slug, title = 416, "range-not-satisfiable", "The requested range is not satisfiable"
+
+
 class UnsupportedMediaType(TiplineError):
     status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
+class ChecksumMismatch(TiplineError):
+    # tus checksum extension: 460 "Checksum Mismatch"; the chunk was discarded.
+    status, slug, title = 460, "checksum-mismatch", "The chunk does not match its checksum"
 
 
 class TooManyRequests(TiplineError):

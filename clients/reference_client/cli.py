@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from clients.reference_client import flows, keys_cli, report_cli
+from clients.reference_client import evidence_cli, flows, keys_cli, lead_cli, report_cli
 from clients.reference_client.api import ApiError, TiplineClient
 from clients.reference_client.device import DeviceKeyPair
 from clients.reference_client.profile import ProfileError, load_profile, save_profile
@@ -61,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("whoami", help="show the account behind the current session")
     report_cli.add_commands(commands)
     keys_cli.add_commands(commands)
+    lead_cli.add_commands(commands)
+    evidence_cli.add_commands(commands)
     return parser
 
 
@@ -106,6 +108,10 @@ def _run(args: argparse.Namespace) -> None:
         print(f"{account.handle} {account.role} {account.status}")
     elif args.command in report_cli.COMMANDS:
         report_cli.run(args, profile, passphrase)
+    elif args.command in lead_cli.COMMANDS:
+        lead_cli.run(args, profile, passphrase)
+    elif args.command == evidence_cli.COMMAND:
+        evidence_cli.run(args, profile, passphrase)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

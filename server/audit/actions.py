@@ -42,6 +42,8 @@ class AuditAction(StrEnum):
     OFFICER_APPROVED = "officer.approved"
     OFFICER_SUSPENDED = "officer.suspended"
     OFFICER_REVOKED = "officer.revoked"
+    OFFICER_VETTING_REFUSED = "officer.vetting_refused"
+    OFFICER_FLAGGED = "officer.flagged"
 
     LEAD_CREATED = "lead.created"
     SHARE_CREATED = "share.created"
@@ -50,8 +52,16 @@ class AuditAction(StrEnum):
     SHARE_READ = "share.read"
     SHARE_ACKNOWLEDGED = "share.acknowledged"
     LEAD_OUTCOME_RECORDED = "lead.outcome_recorded"
+    LEAD_REFUSED = "lead.refused"
+    LEAD_CLOSED = "lead.closed"
+    SHARE_REFUSED = "share.refused"
+    SHARE_ACCESS_REFUSED = "share.access_refused"
 
     ATTACHMENT_RECEIVED = "attachment.received"
     ATTACHMENT_COMPLETED = "attachment.completed"
     ATTACHMENT_DOWNLOADED = "attachment.downloaded"
     ATTACHMENT_DELETED = "attachment.deleted"
+
+    REPORT_SHREDDED = "report.shredded"
+    LEAD_HOLD_PLACED = "lead.hold_placed"
+    LEAD_HOLD_RELEASED = "lead.hold_released"

@@ -12,3 +12,6 @@ class EventKind(StrEnum):
     REPORT_STATUS_CHANGED = "report.status_changed"
     # To the recipient operative's account, or to the investigators' role.
     MESSAGE_RECEIVED = "message.received"
+    # To the officer's account, when a share to them is approved inside its window. The event's
+    # `subject_id` is the share, its `report_id` the lead (never a report: see 0008).
+    SHARE_AVAILABLE = "share.available"

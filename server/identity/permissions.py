@@ -32,6 +32,14 @@ class Permission(StrEnum):
     REPORT_TRIAGE = "report:any:triage"
     MESSAGE_WRITE = "message:thread:write"
     MESSAGE_READ = "message:thread:read"
+    EVIDENCE_UPLOAD = "evidence:own:upload"
+    EVIDENCE_READ = "evidence:visible:read"
+    EVIDENCE_CUSTODY = "evidence:any:custody"
+    OFFICER_VET = "officer:any:vet"
+    LEAD_MANAGE = "lead:any:manage"
+    SHARE_READ = "share:assigned:read"
+    LEAD_OUTCOME = "lead:assigned:report-outcome"
+    ANALYSIS_READ = "analysis:programme:read"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -46,6 +54,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.REPORT_READ,
             Permission.MESSAGE_WRITE,
             Permission.MESSAGE_READ,
+            Permission.EVIDENCE_UPLOAD,
+            Permission.EVIDENCE_READ,
         }
     ),
     Role.INVESTIGATOR: frozenset(
@@ -62,6 +72,12 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.REPORT_TRIAGE,
             Permission.MESSAGE_WRITE,
             Permission.MESSAGE_READ,
+            Permission.EVIDENCE_UPLOAD,
+            Permission.EVIDENCE_READ,
+            Permission.EVIDENCE_CUSTODY,
+            Permission.OFFICER_VET,
+            Permission.LEAD_MANAGE,
+            Permission.ANALYSIS_READ,
         }
     ),
     Role.OFFICER: frozenset(
@@ -70,6 +86,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.DEVICE_REVOKE_OWN,
             Permission.KEYS_READ,
             Permission.EVENTS_READ,
+            Permission.SHARE_READ,
+            Permission.LEAD_OUTCOME,
         }
     ),
     # Admins run the installation but hold no content key: they manage accounts and devices,

@@ -18,6 +18,9 @@ from tests.actors import Actor, World
 PUBLIC = {
     ("GET", "/healthz"),
     ("GET", "/readyz"),
+    # No session or device key: a Prometheus scraper presents its own bearer token, which the
+    # route checks itself (tests/metrics); 404 when no token is configured.
+    ("GET", "/metrics"),
     ("GET", "/schema"),
     ("GET", "/schema/openapi.json"),
     ("GET", "/schema/{path:str}"),  # Litestar's catch-all for its render plugins
@@ -55,6 +58,32 @@ EXPECTED: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/v1/messages/{message_id:uuid}/read"): frozenset({OPERATIVE, INVESTIGATOR}),
     ("GET", "/v1/audit"): frozenset({INVESTIGATOR, ADMIN}),
     ("GET", "/v1/audit/verify"): frozenset({INVESTIGATOR, ADMIN}),
+    # Vetting is the investigators' two-person job; an admin can neither propose nor approve.
+    ("POST", "/v1/officers"): frozenset({INVESTIGATOR}),
+    ("GET", "/v1/officers"): frozenset({INVESTIGATOR}),
+    ("POST", "/v1/officers/{officer_id:uuid}/approve"): frozenset({INVESTIGATOR}),
+    ("POST", "/v1/officers/{officer_id:uuid}/suspend"): frozenset({INVESTIGATOR}),
+    ("POST", "/v1/officers/{officer_id:uuid}/revoke"): frozenset({INVESTIGATOR}),
+    ("POST", "/v1/leads"): frozenset({INVESTIGATOR}),
+    ("GET", "/v1/leads/{lead_id:uuid}"): frozenset({INVESTIGATOR}),
+    ("POST", "/v1/leads/{lead_id:uuid}/shares"): frozenset({INVESTIGATOR}),
+    ("POST", "/v1/leads/{lead_id:uuid}/close"): frozenset({INVESTIGATOR}),
+    ("GET", "/v1/leads/{lead_id:uuid}/access-log"): frozenset({INVESTIGATOR}),
+    ("POST", "/v1/leads/{lead_id:uuid}/outcome"): frozenset({OFFICER}),
+    ("POST", "/v1/shares/{share_id:uuid}/approve"): frozenset({INVESTIGATOR}),
+    ("DELETE", "/v1/shares/{share_id:uuid}"): frozenset({INVESTIGATOR}),
+    ("GET", "/v1/shares/{share_id:uuid}"): frozenset({OFFICER}),
+    ("POST", "/v1/shares/{share_id:uuid}/ack"): frozenset({OFFICER}),
+    ("GET", "/v1/assignments"): frozenset({OFFICER}),
+    ("GET", "/v1/analysis/exposure"): frozenset({INVESTIGATOR}),
+    ("GET", "/v1/metrics/programme"): frozenset({INVESTIGATOR}),
+    # Evidence: uploaders (operatives, and investigators for their own material); downloads for
+    # investigators and the owning operative; the custody log for investigators only.
+    ("POST", "/v1/uploads"): frozenset({OPERATIVE, INVESTIGATOR}),
+    ("PATCH", "/v1/uploads/{attachment_id:uuid}"): frozenset({OPERATIVE, INVESTIGATOR}),
+    ("DELETE", "/v1/uploads/{attachment_id:uuid}"): frozenset({OPERATIVE, INVESTIGATOR}),
+    ("GET", "/v1/attachments/{attachment_id:uuid}"): frozenset({OPERATIVE, INVESTIGATOR}),
+    ("GET", "/v1/attachments/{attachment_id:uuid}/custody"): frozenset({INVESTIGATOR}),
 }
 
 
