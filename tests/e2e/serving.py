@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -31,15 +32,25 @@ class Served:
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.process = self._start()
+
+    def _start(self) -> subprocess.Popen[str]:
         env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-        env["TIPLINE_DATA_DIR"] = str(data_dir)
-        self.process = subprocess.Popen(
+        env["TIPLINE_DATA_DIR"] = str(self.data_dir)
+        return subprocess.Popen(
             [BIN / "tipline", "serve", "--port", str(self.port)],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
+
+    def restart(self) -> None:
+        """Stops the service (SIGTERM) and starts it again on the same data and port."""
+        returncode, _, stderr = self.stop(signal.SIGTERM)
+        assert returncode == 0, stderr
+        self.process = self._start()
+        self.wait_ready()
 
     def wait_ready(self) -> float:
         started = time.monotonic()

@@ -5,8 +5,8 @@ the report that signs their digests; the investigator gets both files back bit f
 
 The dropped connections are real: the client talks to the server through a TCP relay on
 loopback that cuts both sockets mid-upload, after a chosen number of bytes. The last test runs
-the real `tipline-client` commands against a real `tipline serve`, and kills the client process
-(SIGKILL) in the middle of its upload.
+the real `tipline-client` commands against a real `tipline serve`, kills the client process
+(SIGKILL) in the middle of its upload, and restarts the server before the client resumes.
 """
 
 from __future__ import annotations
@@ -455,6 +455,10 @@ def test_the_commands_attach_upload_resume_after_a_kill_and_verify(
         )
         offset = asyncio.run(settled_offset(server_side, large.attachment_id))
         assert 2 * MiB < offset < large.ciphertext_length
+        # The server restarts too (a deploy, a crash) before the phone comes back: the upload's
+        # state lives in PostgreSQL and the evidence folder, so nothing of it is lost.
+        served.restart()
+        assert asyncio.run(settled_offset(server_side, large.attachment_id)) == offset
 
         relay.relay.sent = 0
         done = subprocess.run(

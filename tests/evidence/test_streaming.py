@@ -60,9 +60,11 @@ async def test_a_64_mib_upload_streams_without_holding_the_body(desk: Desk) -> N
     finally:
         tracemalloc.stop()
     assert done.status_code == 204, done.text
-    # Client, server and storage share this process: all of them together stayed far below
-    # the body's size (the S3 backend holds one 5 MiB part, the local one a 1 MiB block).
-    assert peak < 24 * MiB, peak
+    # Client, server and storage share this process: all of them together stay under half the
+    # body's size. The local backend holds a 1 MiB block; the S3 one a 5 MiB part, which
+    # botocore copies while it checksums, signs and sends it (peaks of 22-25 MB seen), so the
+    # bound is the property itself: the 64 MiB body is never held whole.
+    assert peak < 32 * MiB, peak
 
     hasher = hashlib.sha256()
     investigator = Tus(desk.investigator)
