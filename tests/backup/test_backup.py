@@ -378,3 +378,14 @@ async def test_a_bypassrls_backup_role_can_back_up_and_the_app_role_cannot(
             await admin.execute(f"DROP ROLE {role}")
     finally:
         await admin.close()
+
+
+def test_a_database_password_goes_to_the_environment_never_the_command_line() -> None:
+    # Any local user can read a process's command line; only its owner its environment.
+    url, env = service.libpq_target(
+        "postgresql://backup:s%40cret@db.internal:5432/tipline?sslmode=verify-full"
+    )
+    assert url == "postgresql://backup@db.internal:5432/tipline?sslmode=verify-full"
+    assert env["PGPASSWORD"] == "s@cret"
+    plain = "postgresql://postgres@/tipline?host=%2Ftmp%2Fx&port=5432"
+    assert service.libpq_target(plain)[0] == plain
