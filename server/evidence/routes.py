@@ -58,12 +58,6 @@ _RANGE = re.compile(r"^bytes=(\d{0,19})-(\d{0,19})$", re.IGNORECASE)
 _DIGITS = re.compile(r"^\d{1,19}$")
 
 
-def _tus_headers(extra: dict[str, str] | None = None) -> dict[str, str]:
-    # Cache-Control: no-store is on every response already (server/asgi.py); Tus-Resumable is
-    # added by `tus_resumable` below.
-    return dict(extra or {})
-
-
 def tus_resumable(app: ASGIApp) -> ASGIApp:
     """tus 1.0.0: every response under /v1/uploads carries Tus-Resumable, including those the
     framework answers itself (401/403 from the guard, 404/405 from routing, 413, 500)."""
@@ -181,14 +175,12 @@ def _discovery(settings: Settings) -> Response[None]:
     return Response(
         None,
         status_code=204,
-        headers=_tus_headers(
-            {
-                "Tus-Version": TUS_VERSION,
-                "Tus-Extension": TUS_EXTENSIONS,
-                "Tus-Max-Size": str(settings.evidence_max_upload_bytes),
-                "Tus-Checksum-Algorithm": ",".join(CHECKSUM_ALGORITHMS),
-            }
-        ),
+        headers={
+            "Tus-Version": TUS_VERSION,
+            "Tus-Extension": TUS_EXTENSIONS,
+            "Tus-Max-Size": str(settings.evidence_max_upload_bytes),
+            "Tus-Checksum-Algorithm": ",".join(CHECKSUM_ALGORITHMS),
+        },
     )
 
 
@@ -239,9 +231,7 @@ class UploadController(Controller):
                 checksum=_checksum(request.headers.get("upload-checksum")),
             )
         headers = {"Location": _upload_url(request, settings, new.attachment_id)}
-        return Response(
-            None, status_code=201, headers=_tus_headers({**headers, **_progress(upload)})
-        )
+        return Response(None, status_code=201, headers={**headers, **_progress(upload)})
 
     @head(
         "/{attachment_id:uuid}",
@@ -261,7 +251,7 @@ class UploadController(Controller):
         return Response(
             None,
             status_code=200,
-            headers=_tus_headers({"Upload-Length": str(upload.length), **_progress(upload)}),
+            headers={"Upload-Length": str(upload.length), **_progress(upload)},
         )
 
     @patch(
@@ -295,7 +285,7 @@ class UploadController(Controller):
             content_length=request.content_length,
             checksum=checksum,
         )
-        return Response(None, status_code=204, headers=_tus_headers(_progress(upload)))
+        return Response(None, status_code=204, headers=_progress(upload))
 
     @delete(
         "/{attachment_id:uuid}",
@@ -313,7 +303,7 @@ class UploadController(Controller):
     ) -> Response[None]:
         _require_tus(request)
         await service.terminate(evidence, pool, principal, attachment_id)
-        return Response(None, status_code=204, headers=_tus_headers())
+        return Response(None, status_code=204)
 
 
 def _range_spec(raw: str | None) -> tuple[int | None, int | None] | None:

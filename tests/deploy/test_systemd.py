@@ -77,6 +77,8 @@ def test_the_service_binds_loopback_behind_the_proxy() -> None:
 def verify_complaints(units: list[Path]) -> list[str]:
     analyze = tool("systemd-analyze")
     if analyze is None:
+        # Part of systemd, not of any package registry: a host without systemd has no unit to
+        # run these files anyway. The structural checks above still run there.
         pytest.skip("systemd-analyze is not installed")
     result = subprocess.run(
         [analyze, "verify", "--man=no", *map(str, units)],
