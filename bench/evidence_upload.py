@@ -55,10 +55,16 @@ from bench._harness import (
     Lab,
     first_invite_code,
     free_port,
+    machine_cpu_seconds,
+    machine_description,
+    own_cpu_seconds,
     prepare_database,
+    process_tree,
     server_environment,
+    span,
     start_server,
     stop_server,
+    tree_cpu_seconds,
     wait_ready,
 )
 from clients.reference_client.api import Session, TiplineClient
@@ -74,15 +80,12 @@ SAMPLE_S = 0.02
 
 
 def _tree_rss(pid: int) -> int:
-    try:
-        root = psutil.Process(pid)
-        processes = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0
+    # process_tree reads /proc/<pid>/task/*/children: cheap enough to run every sample, unlike
+    # psutil's children(), which scans every process on the machine on the cores being measured.
     total = 0
-    for process in processes:
+    for member in process_tree(pid):
         try:
-            total += process.memory_info().rss
+            total += psutil.Process(member).memory_info().rss
         except psutil.NoSuchProcess:
             continue
     return total
@@ -172,8 +175,38 @@ async def upload_once(
         return time.perf_counter() - started
 
 
-async def make_bucket(endpoint: str) -> str:
+async def store_direct_seconds(endpoint: str, bucket: str, source: Path, part: int) -> float:
+    """The same bytes sent straight to the same object store, with the server's library and
+    part size and no Tipline in between: what the store itself can take."""
     from aiobotocore.session import get_session  # type: ignore[import-untyped]
+
+    async with get_session().create_client(
+        "s3", endpoint_url=endpoint, region_name="us-east-1"
+    ) as s3:
+        key = f"baseline-{secrets.token_hex(4)}"
+        started = time.perf_counter()
+        created = await s3.create_multipart_upload(Bucket=bucket, Key=key)
+        parts: list[dict[str, object]] = []
+        with source.open("rb") as reader:
+            while body := await asyncio.to_thread(reader.read, part):
+                answer = await s3.upload_part(
+                    Bucket=bucket,
+                    Key=key,
+                    UploadId=created["UploadId"],
+                    PartNumber=len(parts) + 1,
+                    Body=body,
+                )
+                parts.append({"PartNumber": len(parts) + 1, "ETag": answer["ETag"]})
+        await s3.complete_multipart_upload(
+            Bucket=bucket, Key=key, UploadId=created["UploadId"], MultipartUpload={"Parts": parts}
+        )
+        elapsed = time.perf_counter() - started
+        await s3.delete_object(Bucket=bucket, Key=key)
+        return elapsed
+
+
+async def make_bucket(endpoint: str) -> str:
+    from aiobotocore.session import get_session
 
     bucket = f"bench-{secrets.token_hex(4)}"
     async with get_session().create_client(
@@ -203,13 +236,16 @@ def run_backend(
         TIPLINE_EVIDENCE_MAX_UPLOAD_BYTES=str(max(source.stat().st_size, MiB)),
         TIPLINE_EVIDENCE_MAX_PATCH_BYTES=str(args.chunk_mib * MiB),
     )
+    bucket = None
     if backend == "s3":
         assert s3_endpoint is not None
         env.update(S3_CREDENTIALS)
         os.environ.update(S3_CREDENTIALS)
+        bucket = asyncio.run(make_bucket(s3_endpoint))
         env.update(
             TIPLINE_EVIDENCE_S3_ENDPOINT_URL=s3_endpoint,
-            TIPLINE_EVIDENCE_S3_BUCKET=asyncio.run(make_bucket(s3_endpoint)),
+            TIPLINE_EVIDENCE_S3_BUCKET=bucket,
+            TIPLINE_EVIDENCE_S3_PART_BYTES=str(args.part_mib * MiB),
         )
     code = first_invite_code(env)
     port = free_port()
@@ -228,39 +264,54 @@ def run_backend(
         warm_digest = write_ciphertext_file(warm, MiB)
         warm_size = warm.stat().st_size
         asyncio.run(upload_once(url, device, session, warm, warm_size, warm_digest, MiB))
-        uploads, disks, growth = [], [], []
+        uploads, disks, ratios, growth, stores, store_ratios = [], [], [], [], [], []
+        server_cpu, client_cpu, machine_cpu = [], [], []
+        size = source.stat().st_size
         for _ in range(args.rounds):
-            disks.append(disk_copy_seconds(source, data_dir / "baseline.bin"))
-            before = _tree_rss(server.process.pid)
-            with RssSampler(server.process.pid) as sampler:
-                uploads.append(
+            # Interleaved A B A B: the disk's speed drifts on a shared host, and each round's
+            # ratio compares an upload with a copy made moments before it.
+            disk_s = disk_copy_seconds(source, data_dir / "baseline.bin")
+            if bucket is not None:
+                assert s3_endpoint is not None
+                stores.append(
                     asyncio.run(
-                        upload_once(
-                            url,
-                            device,
-                            session,
-                            source,
-                            source.stat().st_size,
-                            digest,
-                            args.chunk_mib * MiB,
-                        )
+                        store_direct_seconds(s3_endpoint, bucket, source, args.part_mib * MiB)
                     )
                 )
+            before = _tree_rss(server.process.pid)
+            cpu_before = (
+                tree_cpu_seconds(server.process.pid),
+                own_cpu_seconds(),
+                machine_cpu_seconds(),
+            )
+            with RssSampler(server.process.pid) as sampler:
+                upload_s = asyncio.run(
+                    upload_once(url, device, session, source, size, digest, args.chunk_mib * MiB)
+                )
+            server_cpu.append(tree_cpu_seconds(server.process.pid) - cpu_before[0])
+            client_cpu.append(own_cpu_seconds() - cpu_before[1])
+            machine_cpu.append(machine_cpu_seconds() - cpu_before[2])
+            disks.append(disk_s)
+            uploads.append(upload_s)
+            ratios.append(disk_s / upload_s)
+            if stores:
+                store_ratios.append(stores[-1] / upload_s)
             growth.append(max(0, sampler.peak - before))
     finally:
         stop_server(server)
-    size = source.stat().st_size
-    upload_s = statistics.median(uploads)
-    disk_s = statistics.median(disks)
     return {
         "backend": backend,
         "size_mib": size // MiB,
-        "upload_s": upload_s,
-        "upload_mib_s": size / MiB / upload_s,
-        "disk_s": disk_s,
-        "disk_mib_s": size / MiB / disk_s,
-        "ratio": disk_s / upload_s,
+        "upload_mib_s": span([size / MiB / s for s in uploads], ".0f"),
+        "disk_mib_s": span([size / MiB / s for s in disks], ".0f"),
+        "ratio": span(ratios, ".2f"),
+        "store_mib_s": span([size / MiB / s for s in stores], ".0f") if stores else "-",
+        "store_ratio": span(store_ratios, ".2f") if stores else "-",
         "rss_growth_mib": max(growth) / MiB,
+        "cpu": (
+            f"{statistics.median(server_cpu):.2f} / {statistics.median(client_cpu):.2f} "
+            f"/ {statistics.median(machine_cpu):.2f} of {2 * statistics.median(uploads):.2f}"
+        ),
     }
 
 
@@ -277,8 +328,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--chunk-mib", type=int, default=64, help="tus PATCH size")
-    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--backends", default="local,s3")
+    parser.add_argument("--part-mib", type=int, default=8, help="S3 part size (both sides)")
     parser.add_argument("--s3-endpoint", help="an S3 endpoint to use instead of moto")
     args = parser.parse_args(argv)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
@@ -317,16 +369,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
     finally:
         lab.close(stop_timeout_s=20.0)
+    print(f"{machine_description()}; {args.rounds} rounds, median (min..max)")
     print(
-        "| backend | size MiB | upload s | upload MiB/s | disk copy s | disk MiB/s "
-        "| ratio (>= 0.5) | server RSS growth MiB (< 64) |"
+        "| backend | size MiB | upload MiB/s | disk copy MiB/s | ratio (>= 0.5) "
+        "| store direct MiB/s | ratio to store "
+        "| server RSS growth MiB (< 64) | CPU s: server / client / machine of available |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
         print(
-            f"| {r['backend']} | {r['size_mib']} | {r['upload_s']:.2f} | {r['upload_mib_s']:.0f} "
-            f"| {r['disk_s']:.2f} | {r['disk_mib_s']:.0f} | {r['ratio']:.2f} "
-            f"| {r['rss_growth_mib']:.1f} |"
+            f"| {r['backend']} | {r['size_mib']} | {r['upload_mib_s']} | {r['disk_mib_s']} "
+            f"| {r['ratio']} | {r['store_mib_s']} | {r['store_ratio']} "
+            f"| {r['rss_growth_mib']:.1f} | {r['cpu']} |"
         )
     return 0
 

@@ -15,6 +15,7 @@ the next PATCH at exactly that offset and dropped on any refusal.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import hmac
@@ -482,10 +483,6 @@ async def _append(
             received += len(chunk)
             if received > limit:
                 raise PayloadTooLarge("The chunk is larger than the upload or the PATCH limit")
-            if chunk_hash is not None:
-                chunk_hash.update(chunk)
-            if running is not None:
-                running.update(chunk)
             if time.monotonic() - last_renewed > renew_every:
                 await _renew(ctx, pool, principal, attachment_id, lease_id)
                 last_renewed = time.monotonic()
@@ -493,7 +490,11 @@ async def _append(
 
     try:
         appended = await ctx.storage.append(
-            claimed.storage_key, claimed.storage_state, offset, metered()
+            claimed.storage_key,
+            claimed.storage_state,
+            offset,
+            metered(),
+            [digest for digest in (chunk_hash, running) if digest is not None],
         )
         if (
             chunk_hash is not None
@@ -636,7 +637,7 @@ async def _rehash(
     renew_every = ctx.settings.evidence_lease_s / 3
     last_renewed = time.monotonic()
     async for block in ctx.storage.open_range(claimed.storage_key, 0, claimed.upload_length - 1):
-        hasher.update(block)
+        await asyncio.to_thread(hasher.update, block)
         # Re-reading gigabytes can outlast the lease; a lapsed lease would let a retry finish
         # the same upload concurrently.
         if time.monotonic() - last_renewed > renew_every:

@@ -7,17 +7,22 @@ SEC-FILE-01); nothing a client sends becomes part of a path or an object name.
 The contract that makes tus resumable and the checksum extension safe: `append` returns the new
 state but never invalidates the old one, so a caller that refuses the chunk (checksum mismatch,
 lost lease) simply keeps the old state and offset, and the next `append` continues from there.
+
+Receiving and storing overlap: while one block is hashed and written (in a worker thread, or
+sent to S3), the event loop receives the next. At most one block is in flight, so memory stays
+at a few blocks whatever the body's size.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import msgspec
 
@@ -27,6 +32,12 @@ _KEY = re.compile(r"^[0-9a-f]{32}$")
 # Local writes and reads move this much per thread hop: large enough that the hop is noise,
 # small enough to be a bounded buffer.
 IO_BLOCK = 1 << 20
+# A block handed to one vectored write holds at most this many chunks (IOV_MAX is 1024 on
+# Linux), whatever size the client's chunks come in.
+BLOCK_CHUNKS: Final = 256
+# Linux starts writing a range's dirty pages back when told they are not needed (and drops them
+# from the cache once clean); absent on some platforms (macOS).
+_FADVISE: Final = getattr(os, "posix_fadvise", None)
 # attachments.storage_state CHECK (0007_evidence.sql); the settings refuse a part size that
 # could need more (server/settings.py).
 STATE_MAX_BYTES = 65536
@@ -41,15 +52,27 @@ class Appended(msgspec.Struct, frozen=True):
     written: int
 
 
+class Digest(Protocol):
+    """What `append` feeds every stored byte to (hashlib objects)."""
+
+    def update(self, data: bytes, /) -> None: ...
+
+
 class Storage(Protocol):
     async def create(self, key: str) -> str:
         """Prepares an empty object and returns the state to keep with the upload."""
         ...
 
     async def append(
-        self, key: str, state: str, offset: int, chunks: AsyncIterator[bytes]
+        self,
+        key: str,
+        state: str,
+        offset: int,
+        chunks: AsyncIterator[bytes],
+        digests: Sequence[Digest] = (),
     ) -> Appended:
-        """Writes `chunks` after the first `offset` bytes; the old state stays valid."""
+        """Writes `chunks` after the first `offset` bytes; the old state stays valid. Every byte
+        written is fed, in order and off the event loop, to each of `digests`."""
         ...
 
     async def finalize(self, key: str, state: str, length: int | None = None) -> None:
@@ -106,29 +129,33 @@ class LocalStorage:
         return ""
 
     async def append(
-        self, key: str, state: str, offset: int, chunks: AsyncIterator[bytes]
+        self,
+        key: str,
+        state: str,
+        offset: int,
+        chunks: AsyncIterator[bytes],
+        digests: Sequence[Digest] = (),
     ) -> Appended:
-        path = self.path(key)
-        try:
-            fd = await asyncio.to_thread(os.open, path, os.O_WRONLY)
-        except FileNotFoundError:
-            raise StorageError("the upload's object is missing") from None
+        fd = await asyncio.to_thread(_open_truncated, self.path(key), offset)
         written = 0
+        writes = _OneInFlight()
         try:
-            await asyncio.to_thread(os.ftruncate, fd, offset)
-            buffer = bytearray()
-            async for chunk in chunks:
-                buffer += chunk
-                if len(buffer) >= IO_BLOCK:
-                    written += await asyncio.to_thread(_write_all, fd, buffer, offset + written)
-                    buffer.clear()
-            if buffer:
-                written += await asyncio.to_thread(_write_all, fd, buffer, offset + written)
+            async for block in _blocks(chunks, IO_BLOCK):
+                await writes.start(
+                    functools.partial(
+                        asyncio.to_thread, _digest_and_write, fd, block, offset + written, digests
+                    )
+                )
+                written += sum(len(chunk) for chunk in block)
+            await writes.wait()
             # Durable before the offset is committed: a crash must never leave the database
             # promising bytes the disk lost.
             await asyncio.to_thread(os.fdatasync, fd)
         finally:
-            os.close(fd)
+            try:
+                await writes.settle()
+            finally:
+                os.close(fd)
         return Appended(state=state, written=written)
 
     async def finalize(self, key: str, state: str, length: int | None = None) -> None:
@@ -259,7 +286,12 @@ class S3Storage:
         return _encode(_S3State(upload_id=created["UploadId"], parts=[], tail=0))
 
     async def append(
-        self, key: str, state: str, offset: int, chunks: AsyncIterator[bytes]
+        self,
+        key: str,
+        state: str,
+        offset: int,
+        chunks: AsyncIterator[bytes],
+        digests: Sequence[Digest] = (),
     ) -> Appended:
         s3 = await self._s3()
         current = _s3_state_decoder.decode(state)
@@ -268,17 +300,32 @@ class S3Storage:
         if start + current.tail != offset:
             raise StorageError("the stored state does not match the offset")
         buffer = bytearray()
+
+        async def store(block: list[bytes]) -> None:
+            nonlocal start
+            if digests:
+                await asyncio.to_thread(_digest, digests, block)
+            for chunk in block:
+                buffer.extend(chunk)
+            while len(buffer) >= self.part_bytes:
+                with memoryview(buffer) as view:
+                    body = bytes(view[: self.part_bytes])
+                del buffer[: self.part_bytes]
+                etag = await self._upload_part(s3, key, current.upload_id, len(parts) + 1, body)
+                parts.append((etag, len(body)))
+                start += len(body)
+
+        uploads = _OneInFlight()
         try:
-            if current.tail:
-                buffer += await self._read_tail(key, start, current.tail)
-            async for chunk in chunks:
-                buffer += chunk
-                while len(buffer) >= self.part_bytes:
-                    body = bytes(buffer[: self.part_bytes])
-                    del buffer[: self.part_bytes]
-                    etag = await self._upload_part(s3, key, current.upload_id, len(parts) + 1, body)
-                    parts.append((etag, len(body)))
-                    start += len(body)
+            try:
+                if current.tail:
+                    # Already fed to the digests by the append that received them.
+                    buffer += await self._read_tail(key, start, current.tail)
+                async for block in _blocks(chunks, IO_BLOCK):
+                    await uploads.start(functools.partial(store, block))
+                await uploads.wait()
+            finally:
+                await uploads.settle()
             if buffer:
                 await s3.put_object(
                     Bucket=self.bucket, Key=self._tail_name(key, start), Body=bytes(buffer)
@@ -416,15 +463,101 @@ class S3Storage:
             await s3.delete_object(Bucket=self.bucket, Key=item["Key"])
 
 
-def _write_all(fd: int, data: bytearray, position: int) -> int:
-    # pwrite may write fewer bytes than asked (signals, quotas, some file systems).
-    view = memoryview(data)
+class _OneInFlight:
+    """Runs one job at a time beside the caller: `start` waits for the previous job (raising
+    its error) and starts the next, so the caller receives block n+1 while block n is stored."""
+
+    def __init__(self) -> None:
+        self._job: asyncio.Task[Any] | None = None
+
+    async def start(self, job: Callable[[], Awaitable[Any]]) -> None:
+        await self.wait()
+        self._job = asyncio.ensure_future(job())
+
+    async def wait(self) -> None:
+        job, self._job = self._job, None
+        if job is not None:
+            await job
+
+    async def settle(self) -> None:
+        """Lets a job that is still running finish, even when the caller is cancelled meanwhile:
+        a write must never outlive the file descriptor it writes to, nor land after a later
+        append truncated the file. Its error, if any, is the caller's to have seen already."""
+        job, self._job = self._job, None
+        if job is None:
+            return
+        cancelled = False
+        while not job.done():
+            try:
+                await asyncio.wait({job})
+            except asyncio.CancelledError:
+                cancelled = True
+        if not job.cancelled():
+            job.exception()  # retrieved: the failure that brought us here is being raised
+        if cancelled:
+            raise asyncio.CancelledError
+
+
+async def _blocks(chunks: AsyncIterator[bytes], size: int) -> AsyncIterator[list[bytes]]:
+    """The body's chunks, gathered (not copied) into blocks of at least `size` bytes or
+    `BLOCK_CHUNKS` chunks, the last block possibly smaller."""
+    pending: list[bytes] = []
+    held = 0
+    async for chunk in chunks:
+        pending.append(chunk)
+        held += len(chunk)
+        if held >= size or len(pending) >= BLOCK_CHUNKS:
+            yield pending
+            pending = []
+            held = 0
+    if pending:
+        yield pending
+
+
+def _digest(digests: Sequence[Digest], block: Sequence[bytes]) -> None:
+    # hashlib releases the GIL on large buffers: in a thread, this overlaps with receiving.
+    for digest in digests:
+        for chunk in block:
+            digest.update(chunk)
+
+
+def _open_truncated(path: Path, offset: int) -> int:
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except FileNotFoundError:
+        raise StorageError("the upload's object is missing") from None
+    try:
+        os.ftruncate(fd, offset)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _digest_and_write(
+    fd: int, block: Sequence[bytes], position: int, digests: Sequence[Digest]
+) -> None:
+    _digest(digests, block)
+    written = _write_all(fd, block, position)
+    if _FADVISE is not None:
+        # Starts this block's disk write now, so the fdatasync that ends the request has
+        # little left to wait for, and keeps evidence out of the page cache.
+        _FADVISE(fd, position, written, os.POSIX_FADV_DONTNEED)
+
+
+def _write_all(fd: int, block: Sequence[bytes], position: int) -> int:
+    # pwritev may write fewer bytes than asked (signals, quotas, some file systems).
+    views = [memoryview(chunk) for chunk in block if chunk]
     written = 0
-    while written < len(view):
-        count = os.pwrite(fd, view[written:], position + written)
+    while views:
+        count = os.pwritev(fd, views, position + written)
         if count <= 0:
             raise StorageError("the disk accepted no bytes")
         written += count
+        while views and count >= len(views[0]):
+            count -= len(views.pop(0))
+        if count:
+            views[0] = views[0][count:]
     return written
 
 

@@ -11,7 +11,7 @@ import base64
 import hashlib
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -28,7 +28,7 @@ from server.envelope.age_header import check_age_ciphertext
 from server.envelope.signatures import AttachmentDigest as ServerDigest
 from server.errors import InvalidInput
 from server.evidence.service import check_age_prefix, check_citations
-from server.evidence.storage import LocalStorage, S3Storage, Storage, StorageError
+from server.evidence.storage import Digest, LocalStorage, S3Storage, Storage, StorageError
 from server.settings import SettingsError, load_settings
 from tests.evidence.conftest import (
     Desk,
@@ -61,8 +61,15 @@ class Flaky:
     async def create(self, key: str) -> str:
         return await self.inner.create(key)
 
-    async def append(self, key: str, state: str, offset: int, chunks: AsyncIterator[bytes]) -> Any:
-        return await self.inner.append(key, state, offset, chunks)
+    async def append(
+        self,
+        key: str,
+        state: str,
+        offset: int,
+        chunks: AsyncIterator[bytes],
+        digests: Sequence[Digest] = (),
+    ) -> Any:
+        return await self.inner.append(key, state, offset, chunks, digests)
 
     async def finalize(self, key: str, state: str, length: int | None = None) -> None:
         await self.inner.finalize(key, state, length)
@@ -376,16 +383,21 @@ async def test_short_disk_writes_are_completed(desk: Desk, monkeypatch: pytest.M
     if not isinstance(desk.evidence.storage, LocalStorage):
         pytest.skip("local disk writes only")
     real_pwrite = os.pwrite
+    calls = 0
 
-    def short_pwrite(fd: int, data: Any, offset: int) -> int:
-        return real_pwrite(fd, bytes(data)[:4096], offset)
+    def short_pwritev(fd: int, buffers: Any, offset: int) -> int:
+        # At most 4095 bytes a call, so writes stop inside a buffer and across buffers.
+        nonlocal calls
+        calls += 1
+        return real_pwrite(fd, b"".join(bytes(b) for b in buffers)[:4095], offset)
 
-    monkeypatch.setattr(os, "pwrite", short_pwrite)
+    monkeypatch.setattr(os, "pwritev", short_pwritev)
     tus = Tus(desk.operative)
     data = age_blob(3 * MiB + 999)
     attachment_id, _ = await tus.create(len(data), hashlib.sha256(data).hexdigest())
     assert (await tus.patch(attachment_id, 0, data)).status_code == 204
     monkeypatch.undo()
+    assert calls >= len(data) // 4095
     assert (await Tus(desk.investigator).download(attachment_id)).content == data
 
 

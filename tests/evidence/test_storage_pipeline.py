@@ -1,0 +1,138 @@
+"""The storage backends receive the next block while the previous one is stored: these tests pin
+what that overlap must never change (every byte written once, in order, and hashed in order;
+nothing written after `append` has returned or raised), on both real backends."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import secrets
+import threading
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from server.evidence.storage import (
+    BLOCK_CHUNKS,
+    IO_BLOCK,
+    LocalStorage,
+    Storage,
+    storage_from_settings,
+)
+from server.settings import Settings
+
+MiB = 2**20
+
+
+@pytest.fixture
+async def storage(backend_settings: Settings) -> AsyncIterator[Storage]:
+    store = storage_from_settings(backend_settings)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def stored(storage: Storage, key: str, state: str, length: int) -> bytes:
+    await storage.finalize(key, state, length)
+    return b"".join([block async for block in storage.open_range(key, 0, length - 1)])
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+async def test_tiny_and_large_chunks_are_stored_and_hashed_in_order(storage: Storage) -> None:
+    # More tiny chunks than one vectored write may carry, then blocks larger than IO_BLOCK,
+    # across two appends: the second must continue exactly where the first stopped.
+    tiny = [secrets.token_bytes(7) for _ in range(3 * BLOCK_CHUNKS + 5)]
+    large = [secrets.token_bytes(IO_BLOCK + 12345) for _ in range(3)]
+    later = [secrets.token_bytes(3 * MiB + 1), secrets.token_bytes(99)]
+
+    async def body(chunks: list[bytes]) -> AsyncIterator[bytes]:
+        for chunk in chunks:
+            yield chunk
+
+    key = secrets.token_hex(16)
+    state = await storage.create(key)
+    first_digest, second_digest = hashlib.sha256(), hashlib.sha256()
+    first = await storage.append(key, state, 0, body(tiny + large), [first_digest])
+    expected_first = b"".join(tiny + large)
+    assert first.written == len(expected_first)
+    assert first_digest.digest() == hashlib.sha256(expected_first).digest()
+
+    second = await storage.append(key, first.state, first.written, body(later), [second_digest])
+    assert second.written == sum(map(len, later))
+    assert second_digest.digest() == hashlib.sha256(b"".join(later)).digest()
+    whole = expected_first + b"".join(later)
+    assert await stored(storage, key, second.state, len(whole)) == whole
+
+
+class SlowDigest:
+    """A digest whose every update takes a while, in whatever thread calls it."""
+
+    def __init__(self, delay_s: float) -> None:
+        self.delay_s = delay_s
+        self.inner = hashlib.sha256()
+        self.busy = threading.Event()
+        self.updates_finished = 0
+
+    def update(self, data: bytes, /) -> None:
+        self.busy.set()
+        time.sleep(self.delay_s)
+        self.inner.update(data)
+        self.updates_finished += 1
+
+
+async def test_a_failing_body_leaves_no_write_behind(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path)
+    key = secrets.token_hex(16)
+    state = await storage.create(key)
+    digest = SlowDigest(0.3)
+    fds = open_fds()
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"a" * IO_BLOCK  # its write is in flight when the body fails
+        await asyncio.to_thread(digest.busy.wait)
+        raise ConnectionResetError("client went away")
+
+    with pytest.raises(ConnectionResetError):
+        await storage.append(key, state, 0, body(), [digest])
+    # The in-flight block finished before `append` raised, and its file descriptor is closed:
+    # nothing can land in the file (or in a reused descriptor) afterwards.
+    assert digest.updates_finished == 1
+    assert open_fds() == fds
+    size = storage.path(key).stat().st_size
+    await asyncio.sleep(0.5)
+    assert storage.path(key).stat().st_size == size == IO_BLOCK
+
+
+async def test_a_cancelled_append_waits_for_its_write_before_closing(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path)
+    key = secrets.token_hex(16)
+    state = await storage.create(key)
+    digest = SlowDigest(0.5)
+    fds = open_fds()
+    blocked = asyncio.Event()
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"b" * IO_BLOCK
+        await asyncio.to_thread(digest.busy.wait)
+        blocked.set()
+        await asyncio.sleep(3600)  # a client that stopped sending
+        yield b"never"
+
+    task = asyncio.create_task(storage.append(key, state, 0, body(), [digest]))
+    await blocked.wait()
+    task.cancel()
+    # Cancelled again while it waits out the write (a server shutting down twice as hard).
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert digest.updates_finished == 1
+    assert open_fds() == fds
+    assert storage.path(key).stat().st_size == IO_BLOCK
