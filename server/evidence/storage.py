@@ -475,9 +475,12 @@ class _OneInFlight:
         self._job = asyncio.ensure_future(job())
 
     async def wait(self) -> None:
-        job, self._job = self._job, None
+        job = self._job
         if job is not None:
-            await job
+            # Shielded: awaiting the task itself would cancel it with a cancelled caller, and a
+            # cancelled to_thread task ends at once while its thread goes on writing.
+            await asyncio.shield(job)
+            self._job = None
 
     async def settle(self) -> None:
         """Lets a job that is still running finish, even when the caller is cancelled meanwhile:

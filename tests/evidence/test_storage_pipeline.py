@@ -136,3 +136,31 @@ async def test_a_cancelled_append_waits_for_its_write_before_closing(tmp_path: P
     assert digest.updates_finished == 1
     assert open_fds() == fds
     assert storage.path(key).stat().st_size == IO_BLOCK
+
+
+async def test_an_append_cancelled_while_waiting_for_its_write_lets_it_finish(
+    tmp_path: Path,
+) -> None:
+    storage = LocalStorage(tmp_path)
+    key = secrets.token_hex(16)
+    state = await storage.create(key)
+    digest = SlowDigest(0.5)
+    fds = open_fds()
+
+    async def body() -> AsyncIterator[bytes]:
+        # The second block arrives while the first is still being hashed and written, so the
+        # append is waiting for that write when it is cancelled.
+        yield b"c" * IO_BLOCK
+        yield b"d" * IO_BLOCK
+        await asyncio.sleep(3600)
+        yield b"never"
+
+    task = asyncio.create_task(storage.append(key, state, 0, body(), [digest]))
+    await asyncio.to_thread(digest.busy.wait)
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert digest.updates_finished == 1
+    assert open_fds() == fds
+    assert storage.path(key).stat().st_size == IO_BLOCK
