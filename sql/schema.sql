@@ -821,6 +821,22 @@ ALTER SEQUENCE tipline.events_id_seq OWNER TO tipline_owner;
 
 ALTER SEQUENCE tipline.events_id_seq OWNED BY tipline.events.id;
 
+CREATE TABLE tipline.evidence_decoys (
+    account_id uuid NOT NULL,
+    attachment_id uuid NOT NULL,
+    upload_length bigint NOT NULL,
+    upload_offset bigint NOT NULL,
+    expires_at timestamp with time zone,
+    touched_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    CONSTRAINT evidence_decoys_check CHECK (((upload_offset >= 0) AND (upload_offset <= upload_length))),
+    CONSTRAINT evidence_decoys_check1 CHECK (((upload_offset = upload_length) = (expires_at IS NULL))),
+    CONSTRAINT evidence_decoys_upload_length_check CHECK ((upload_length > 0))
+);
+
+ALTER TABLE ONLY tipline.evidence_decoys FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE tipline.evidence_decoys OWNER TO tipline_owner;
+
 CREATE TABLE tipline.invites (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     code_hash bytea NOT NULL,
@@ -1164,6 +1180,9 @@ ALTER TABLE ONLY tipline.dpop_replay
 ALTER TABLE ONLY tipline.events
     ADD CONSTRAINT events_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY tipline.evidence_decoys
+    ADD CONSTRAINT evidence_decoys_pkey PRIMARY KEY (account_id, attachment_id);
+
 ALTER TABLE ONLY tipline.invites
     ADD CONSTRAINT invites_code_hash_key UNIQUE (code_hash);
 
@@ -1253,6 +1272,10 @@ CREATE INDEX dpop_replay_expiry_idx ON tipline.dpop_replay USING btree (expires_
 CREATE INDEX events_audience_account_idx ON tipline.events USING btree (audience_account, id) WHERE (audience_account IS NOT NULL);
 
 CREATE INDEX events_audience_role_idx ON tipline.events USING btree (audience_role, id) WHERE (audience_role IS NOT NULL);
+
+CREATE INDEX evidence_decoys_expiry_idx ON tipline.evidence_decoys USING btree (expires_at) WHERE (expires_at IS NOT NULL);
+
+CREATE INDEX evidence_decoys_recent_idx ON tipline.evidence_decoys USING btree (account_id, touched_at DESC);
 
 CREATE INDEX lead_outcomes_lead_idx ON tipline.lead_outcomes USING btree (lead_id);
 
@@ -1355,6 +1378,9 @@ ALTER TABLE ONLY tipline.audit_checkpoints
 
 ALTER TABLE ONLY tipline.devices
     ADD CONSTRAINT devices_account_id_fkey FOREIGN KEY (account_id) REFERENCES tipline.accounts(id);
+
+ALTER TABLE ONLY tipline.evidence_decoys
+    ADD CONSTRAINT evidence_decoys_account_id_fkey FOREIGN KEY (account_id) REFERENCES tipline.accounts(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY tipline.invites
     ADD CONSTRAINT invites_account_id_fkey FOREIGN KEY (account_id) REFERENCES tipline.accounts(id);
@@ -1528,6 +1554,14 @@ ALTER TABLE tipline.events ENABLE ROW LEVEL SECURITY;
 CREATE POLICY events_publish ON tipline.events FOR INSERT WITH CHECK (((tipline.current_account_id() IS NOT NULL) AND (NOT tipline.current_is_duress()) AND ((tipline.current_app_role() = 'investigator'::text) OR (audience_role = 'investigator'::text) OR (audience_account = tipline.current_account_id()))));
 
 CREATE POLICY events_read ON tipline.events FOR SELECT USING (((NOT tipline.current_is_duress()) AND ((audience_account = tipline.current_account_id()) OR (audience_role = tipline.current_app_role()))));
+
+ALTER TABLE tipline.evidence_decoys ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY evidence_decoys_own ON tipline.evidence_decoys USING ((tipline.current_is_duress() AND (account_id = tipline.current_account_id()))) WITH CHECK ((tipline.current_is_duress() AND (account_id = tipline.current_account_id())));
+
+CREATE POLICY evidence_decoys_sweep ON tipline.evidence_decoys FOR DELETE USING (((tipline.current_app_role() = 'evidence_sweeper'::text) AND (expires_at <= now())));
+
+CREATE POLICY evidence_decoys_sweep_read ON tipline.evidence_decoys FOR SELECT USING (((tipline.current_app_role() = 'evidence_sweeper'::text) AND (expires_at <= now())));
 
 ALTER TABLE tipline.invites ENABLE ROW LEVEL SECURITY;
 
@@ -1778,6 +1812,16 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE tipline.dpop_replay TO tipline_app;
 GRANT SELECT,INSERT ON TABLE tipline.events TO tipline_app;
 
 GRANT USAGE ON SEQUENCE tipline.events_id_seq TO tipline_app;
+
+GRANT SELECT,INSERT,DELETE ON TABLE tipline.evidence_decoys TO tipline_app;
+
+GRANT UPDATE(upload_length) ON TABLE tipline.evidence_decoys TO tipline_app;
+
+GRANT UPDATE(upload_offset) ON TABLE tipline.evidence_decoys TO tipline_app;
+
+GRANT UPDATE(expires_at) ON TABLE tipline.evidence_decoys TO tipline_app;
+
+GRANT UPDATE(touched_at) ON TABLE tipline.evidence_decoys TO tipline_app;
 
 GRANT SELECT,INSERT ON TABLE tipline.invites TO tipline_app;
 

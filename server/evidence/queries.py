@@ -72,6 +72,13 @@ class Quota(msgspec.Struct, frozen=True):
     bytes_free_s: int | None
 
 
+class DecoyRow(msgspec.Struct, frozen=True):
+    attachment_id: UUID
+    upload_length: int
+    upload_offset: int
+    expires_at: datetime | None
+
+
 class CitedRow(msgspec.Struct, frozen=True):
     id: UUID
     owner_id: UUID
@@ -265,3 +272,38 @@ async def custody(conn: Connection, attachment_id: UUID) -> list[CustodyRow]:
 async def cited(conn: Connection, attachment_ids: Sequence[UUID]) -> list[CitedRow]:
     rows = await conn.fetch(query("evidence.cited"), list(attachment_ids))
     return [to_struct(r, CitedRow) for r in rows]
+
+
+async def decoy(conn: Connection, account_id: UUID, attachment_id: UUID) -> DecoyRow | None:
+    row = await conn.fetchrow(query("evidence.decoy"), account_id, attachment_id)
+    return to_struct(row, DecoyRow) if row else None
+
+
+async def put_decoy(
+    conn: Connection,
+    *,
+    account_id: UUID,
+    attachment_id: UUID,
+    upload_length: int,
+    upload_offset: int,
+    ttl_s: int,
+    keep: int,
+) -> datetime | None:
+    expires_at: datetime | None = await conn.fetchval(
+        query("evidence.put_decoy"),
+        account_id,
+        attachment_id,
+        upload_length,
+        upload_offset,
+        float(ttl_s),
+    )
+    await conn.execute(query("evidence.trim_decoys"), account_id, keep)
+    return expires_at
+
+
+async def drop_decoy(conn: Connection, account_id: UUID, attachment_id: UUID) -> None:
+    await conn.execute(query("evidence.drop_decoy"), account_id, attachment_id)
+
+
+async def sweep_decoys(conn: Connection) -> None:
+    await conn.execute(query("evidence.sweep_decoys"))

@@ -25,7 +25,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, Final
 from uuid import UUID
 
@@ -65,7 +65,9 @@ SWEEPER_ROLE: Final = "evidence_sweeper"
 SUBJECT: Final = "attachment"
 SWEEP_BATCH: Final = 100
 DIGEST_CACHE_ENTRIES: Final = 1024
-DECOY_ENTRIES: Final = 4096
+# A duress session's uploads are remembered (lengths and offsets) up to this many per account,
+# least recently used first out: a coerced phone cannot grow the table.
+DECOYS_PER_ACCOUNT: Final = 256
 DAY_S: Final = 86_400
 # States in which an upload still belongs to its uploader's tus session.
 OPEN: Final = frozenset({"uploading", "finalizing"})
@@ -141,36 +143,11 @@ class _DigestCache:
             self._entries.popitem(last=False)
 
 
-class _Decoys:
-    """What a duress session was told about its uploads (lengths and offsets, never bytes), so
-    its HEAD and PATCH answer exactly as a real session's would (DESIGN §5). Per process and
-    bounded: an id it does not know is answered as an unknown id is."""
-
-    def __init__(self, capacity: int) -> None:
-        self._capacity = capacity
-        self._entries: OrderedDict[tuple[UUID, UUID], Upload] = OrderedDict()
-
-    def get(self, principal: Principal, attachment_id: UUID) -> Upload | None:
-        return self._entries.get((principal.account_id, attachment_id))
-
-    def put(self, principal: Principal, upload: Upload) -> Upload:
-        key = (principal.account_id, upload.attachment_id)
-        self._entries[key] = upload
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._capacity:
-            self._entries.popitem(last=False)
-        return upload
-
-    def drop(self, principal: Principal, attachment_id: UUID) -> None:
-        self._entries.pop((principal.account_id, attachment_id), None)
-
-
 class EvidenceContext:
     def __init__(self, settings: Settings, storage: Storage) -> None:
         self.settings = settings
         self.storage = storage
         self.digests = _DigestCache(DIGEST_CACHE_ENTRIES)
-        self.decoys = _Decoys(DECOY_ENTRIES)
         self.patching = 0
 
     @contextlib.asynccontextmanager
@@ -290,12 +267,12 @@ async def create_upload(
         raise PayloadTooLarge("The attachment is larger than an account may upload in a day")
     if principal.duress:
         # A coerced phone sees its upload accepted; nothing is stored (as for reports).
-        known = ctx.decoys.get(principal, new.attachment_id)
-        if known is not None and known.length == new.length and not known.complete:
+        known = await _decoy(pool, principal, new.attachment_id)
+        if known is None:
+            return await _record_decoy(ctx, pool, principal, new.attachment_id, new.length, 0)
+        if not known.complete and known.length == new.length:
             return known
-        expires = datetime.now(UTC) + timedelta(seconds=settings.evidence_upload_ttl_s)
-        upload = Upload(new.attachment_id, 0, new.length, expires, complete=False)
-        return ctx.decoys.put(principal, upload)
+        raise Conflict("This attachment id is already in use")
     # Cheap checks first, so a retry or a refusal never costs a storage object.
     async with acting_as(pool, principal) as conn:
         existing = await queries.own_upload(conn, new.attachment_id, principal.account_id)
@@ -375,7 +352,7 @@ async def upload_state(
 ) -> Upload:
     """tus HEAD. An upload whose completion was cut short is finished here first."""
     if principal.duress:
-        decoy = ctx.decoys.get(principal, attachment_id)
+        decoy = await _decoy(pool, principal, attachment_id)
         if decoy is None:
             raise NotFound("No such upload")
         return decoy
@@ -420,7 +397,9 @@ async def append(
     """
     async with ctx.patch_slot():
         if principal.duress:
-            return await _swallow(ctx, principal, attachment_id, offset, chunks, content_length)
+            return await _swallow(
+                ctx, pool, principal, attachment_id, offset, chunks, content_length
+            )
         return await _append(
             ctx,
             pool,
@@ -560,6 +539,7 @@ def _checksum_hasher(algorithm: str) -> Any:
 
 async def _swallow(
     ctx: EvidenceContext,
+    pool: db.Pool,
     principal: Principal,
     attachment_id: UUID,
     offset: int,
@@ -567,18 +547,14 @@ async def _swallow(
     content_length: int | None,
 ) -> Upload:
     """A duress session's PATCH: read and drop the body (bounded), answer as if stored."""
-    settings = ctx.settings
-    known = ctx.decoys.get(principal, attachment_id)
-    if known is not None:
-        if known.complete:
-            raise Conflict("The upload is already complete", headers=_offset_header(known.offset))
-        if offset != known.offset:
-            raise Conflict(
-                "Upload-Offset does not match the upload", headers=_offset_header(known.offset)
-            )
-    limit = settings.evidence_max_patch_bytes
-    if known is not None:
-        limit = min(limit, known.length - offset)
+    known = await upload_state(ctx, pool, principal, attachment_id)
+    if known.complete:
+        raise Conflict("The upload is already complete", headers=_offset_header(known.offset))
+    if offset != known.offset:
+        raise Conflict(
+            "Upload-Offset does not match the upload", headers=_offset_header(known.offset)
+        )
+    limit = min(ctx.settings.evidence_max_patch_bytes, known.length - offset)
     if content_length is not None and content_length > limit:
         raise PayloadTooLarge("The chunk is larger than the upload or the PATCH limit")
     received = 0
@@ -586,14 +562,37 @@ async def _swallow(
         received += len(chunk)
         if received > limit:
             raise PayloadTooLarge("The chunk is larger than the upload or the PATCH limit")
-    # An upload this process never saw (created before a restart): taken to end here.
-    length = known.length if known is not None else offset + received
-    new_offset = offset + received
-    done = new_offset == length
-    expires = (
-        None if done else datetime.now(UTC) + timedelta(seconds=settings.evidence_upload_ttl_s)
-    )
-    return ctx.decoys.put(principal, Upload(attachment_id, new_offset, length, expires, done))
+    return await _record_decoy(ctx, pool, principal, attachment_id, known.length, offset + received)
+
+
+async def _decoy(pool: db.Pool, principal: Principal, attachment_id: UUID) -> Upload | None:
+    async with acting_as(pool, principal) as conn:
+        row = await queries.decoy(conn, principal.account_id, attachment_id)
+    if row is None:
+        return None
+    complete = row.upload_offset == row.upload_length
+    return Upload(attachment_id, row.upload_offset, row.upload_length, row.expires_at, complete)
+
+
+async def _record_decoy(
+    ctx: EvidenceContext,
+    pool: db.Pool,
+    principal: Principal,
+    attachment_id: UUID,
+    length: int,
+    offset: int,
+) -> Upload:
+    async with acting_as(pool, principal) as conn:
+        expires_at = await queries.put_decoy(
+            conn,
+            account_id=principal.account_id,
+            attachment_id=attachment_id,
+            upload_length=length,
+            upload_offset=offset,
+            ttl_s=ctx.settings.evidence_upload_ttl_s,
+            keep=DECOYS_PER_ACCOUNT,
+        )
+    return Upload(attachment_id, offset, length, expires_at, complete=offset == length)
 
 
 async def _read_prefix(storage: Storage, key: str, length: int) -> bytes:
@@ -757,10 +756,13 @@ async def terminate(
 ) -> None:
     """tus termination of an unfinished upload; complete evidence is never deleted this way."""
     if principal.duress:
-        known = ctx.decoys.get(principal, attachment_id)
-        if known is not None and known.complete:
+        known = await _decoy(pool, principal, attachment_id)
+        if known is None:
+            raise NotFound("No such upload")
+        if known.complete:
             raise Conflict("A complete attachment is evidence and cannot be terminated")
-        ctx.decoys.drop(principal, attachment_id)
+        async with acting_as(pool, principal) as conn:
+            await queries.drop_decoy(conn, principal.account_id, attachment_id)
         return
     async with acting_as(pool, principal) as conn:
         row = await queries.own_upload(conn, attachment_id, principal.account_id)
@@ -786,7 +788,10 @@ async def terminate(
 
 
 async def sweep_expired(ctx: EvidenceContext, pool: db.Pool) -> int:
-    """Deletes abandoned uploads (tus expiration) with their stored bytes; returns how many."""
+    """Deletes abandoned uploads (tus expiration) with their stored bytes; returns how many.
+    Expired duress decoys go too (nothing stored, nothing to count)."""
+    async with db.transaction(pool, role=SWEEPER_ROLE) as conn:
+        await queries.sweep_decoys(conn)
     swept = 0
     while True:
         async with db.transaction(pool, role=SWEEPER_ROLE) as conn:

@@ -143,3 +143,36 @@ ORDER BY c.id;
 SELECT id, owner_id, status, ciphertext_sha256, report_id
 FROM attachments
 WHERE id = ANY($1::uuid[]);
+
+-- name: decoy
+-- What a duress session was told about one of its uploads; an expired unfinished one is gone.
+SELECT attachment_id, upload_length, upload_offset, expires_at
+FROM evidence_decoys
+WHERE account_id = $1 AND attachment_id = $2 AND (expires_at IS NULL OR expires_at > now());
+
+-- name: put_decoy
+-- Records (or moves on) a duress session's upload: unfinished ones expire $4 seconds from now.
+INSERT INTO evidence_decoys (account_id, attachment_id, upload_length, upload_offset, expires_at)
+VALUES ($1, $2, $3::bigint, $4::bigint,
+        CASE WHEN $4::bigint < $3::bigint THEN now() + make_interval(secs => $5) END)
+ON CONFLICT (account_id, attachment_id) DO UPDATE
+    SET upload_length = EXCLUDED.upload_length,
+        upload_offset = EXCLUDED.upload_offset,
+        expires_at = EXCLUDED.expires_at,
+        touched_at = clock_timestamp()
+RETURNING expires_at;
+
+-- name: trim_decoys
+-- Keeps an account's $2 most recently used decoys: a coerced phone cannot grow the table.
+DELETE FROM evidence_decoys
+WHERE account_id = $1
+  AND attachment_id IN (SELECT attachment_id FROM evidence_decoys WHERE account_id = $1
+                        ORDER BY touched_at DESC OFFSET $2);
+
+-- name: drop_decoy
+-- A duress session's terminated upload.
+DELETE FROM evidence_decoys WHERE account_id = $1 AND attachment_id = $2;
+
+-- name: sweep_decoys
+-- Expired unfinished decoys, for the evidence sweeper.
+DELETE FROM evidence_decoys WHERE expires_at <= now();

@@ -517,13 +517,15 @@ async def test_a_duress_head_looks_like_a_real_one(desk: Desk) -> None:
         assert (await tus.patch(attachment_id, 7000, data[7000:])).status_code == 204
         seen.append(shape(await tus.head(attachment_id)))
         seen.append(shape(await tus.head(uuid4())))
+        unknown = await tus.patch(uuid4(), 0, data[:10])
+        seen.append((unknown.status_code, set(), unknown.headers.get("Upload-Offset"), None))
         return seen
 
     real = await journey(Tus(desk.operative))
     await duress_session(desk)
     coerced = await journey(Tus(desk.operative))
     assert coerced == real
-    assert [s[0] for s in real] == [200, 200, 409, 200, 404]
+    assert [s[0] for s in real] == [200, 200, 409, 200, 404, 404]
     admin = await asyncpg.connect(desk.admin_url)
     try:
         assert await admin.fetchval("SELECT count(*) FROM tipline.attachments") == 1
