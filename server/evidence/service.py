@@ -412,6 +412,22 @@ async def append(
         )
 
 
+def _patch_limit(
+    settings: Settings, current: Upload, offset: int, content_length: int | None
+) -> int:
+    """How many bytes a PATCH at `offset` may bring, after the checks every PATCH answers to."""
+    if current.complete:
+        raise Conflict("The upload is already complete", headers=_offset_header(current.offset))
+    if offset != current.offset:
+        raise Conflict(
+            "Upload-Offset does not match the upload", headers=_offset_header(current.offset)
+        )
+    limit = min(current.length - offset, settings.evidence_max_patch_bytes)
+    if content_length is not None and content_length > limit:
+        raise PayloadTooLarge("The chunk is larger than the upload or the PATCH limit")
+    return limit
+
+
 async def _append(
     ctx: EvidenceContext,
     pool: db.Pool,
@@ -425,16 +441,7 @@ async def _append(
 ) -> Upload:
     settings = ctx.settings
     current = await upload_state(ctx, pool, principal, attachment_id)
-    if current.complete:
-        raise Conflict("The upload is already complete", headers=_offset_header(current.offset))
-    if offset != current.offset:
-        raise Conflict(
-            "Upload-Offset does not match the upload", headers=_offset_header(current.offset)
-        )
-    remaining = current.length - offset
-    limit = min(remaining, settings.evidence_max_patch_bytes)
-    if content_length is not None and content_length > limit:
-        raise PayloadTooLarge("The chunk is larger than the upload or the PATCH limit")
+    limit = _patch_limit(settings, current, offset, content_length)
     lease_id = uuid.uuid4()
     async with acting_as(pool, principal) as conn:
         claimed = await queries.claim(
@@ -548,15 +555,7 @@ async def _swallow(
 ) -> Upload:
     """A duress session's PATCH: read and drop the body (bounded), answer as if stored."""
     known = await upload_state(ctx, pool, principal, attachment_id)
-    if known.complete:
-        raise Conflict("The upload is already complete", headers=_offset_header(known.offset))
-    if offset != known.offset:
-        raise Conflict(
-            "Upload-Offset does not match the upload", headers=_offset_header(known.offset)
-        )
-    limit = min(ctx.settings.evidence_max_patch_bytes, known.length - offset)
-    if content_length is not None and content_length > limit:
-        raise PayloadTooLarge("The chunk is larger than the upload or the PATCH limit")
+    limit = _patch_limit(ctx.settings, known, offset, content_length)
     received = 0
     async for chunk in chunks:
         received += len(chunk)

@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from server.evidence.storage import (
@@ -87,12 +88,31 @@ class SlowDigest:
         self.updates_finished += 1
 
 
-async def test_a_failing_body_leaves_no_write_behind(tmp_path: Path) -> None:
+class LocalObject(msgspec.Struct):
+    storage: LocalStorage
+    key: str
+    state: str
+    open_fds: int
+
+
+@pytest.fixture
+async def local_object(tmp_path: Path) -> LocalObject:
     storage = LocalStorage(tmp_path)
     key = secrets.token_hex(16)
     state = await storage.create(key)
-    digest = SlowDigest(0.3)
-    fds = open_fds()
+    return LocalObject(storage, key, state, open_fds())
+
+
+def assert_settled_after_one_block(target: LocalObject, digest: SlowDigest) -> None:
+    # The in-flight block finished before `append` returned or raised, and its file descriptor
+    # is closed: nothing can land in the file (or in a reused descriptor) afterwards.
+    assert digest.updates_finished == 1
+    assert open_fds() == target.open_fds
+    assert target.storage.path(target.key).stat().st_size == IO_BLOCK
+
+
+async def test_a_failing_body_leaves_no_write_behind(local_object: LocalObject) -> None:
+    target, digest = local_object, SlowDigest(0.3)
 
     async def body() -> AsyncIterator[bytes]:
         yield b"a" * IO_BLOCK  # its write is in flight when the body fails
@@ -100,22 +120,16 @@ async def test_a_failing_body_leaves_no_write_behind(tmp_path: Path) -> None:
         raise ConnectionResetError("client went away")
 
     with pytest.raises(ConnectionResetError):
-        await storage.append(key, state, 0, body(), [digest])
-    # The in-flight block finished before `append` raised, and its file descriptor is closed:
-    # nothing can land in the file (or in a reused descriptor) afterwards.
-    assert digest.updates_finished == 1
-    assert open_fds() == fds
-    size = storage.path(key).stat().st_size
+        await target.storage.append(target.key, target.state, 0, body(), [digest])
+    assert_settled_after_one_block(target, digest)
     await asyncio.sleep(0.5)
-    assert storage.path(key).stat().st_size == size == IO_BLOCK
+    assert target.storage.path(target.key).stat().st_size == IO_BLOCK
 
 
-async def test_a_cancelled_append_waits_for_its_write_before_closing(tmp_path: Path) -> None:
-    storage = LocalStorage(tmp_path)
-    key = secrets.token_hex(16)
-    state = await storage.create(key)
-    digest = SlowDigest(0.5)
-    fds = open_fds()
+async def test_a_cancelled_append_waits_for_its_write_before_closing(
+    local_object: LocalObject,
+) -> None:
+    target, digest = local_object, SlowDigest(0.5)
     blocked = asyncio.Event()
 
     async def body() -> AsyncIterator[bytes]:
@@ -125,7 +139,7 @@ async def test_a_cancelled_append_waits_for_its_write_before_closing(tmp_path: P
         await asyncio.sleep(3600)  # a client that stopped sending
         yield b"never"
 
-    task = asyncio.create_task(storage.append(key, state, 0, body(), [digest]))
+    task = asyncio.create_task(target.storage.append(target.key, target.state, 0, body(), [digest]))
     await blocked.wait()
     task.cancel()
     # Cancelled again while it waits out the write (a server shutting down twice as hard).
@@ -133,19 +147,13 @@ async def test_a_cancelled_append_waits_for_its_write_before_closing(tmp_path: P
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert digest.updates_finished == 1
-    assert open_fds() == fds
-    assert storage.path(key).stat().st_size == IO_BLOCK
+    assert_settled_after_one_block(target, digest)
 
 
 async def test_an_append_cancelled_while_waiting_for_its_write_lets_it_finish(
-    tmp_path: Path,
+    local_object: LocalObject,
 ) -> None:
-    storage = LocalStorage(tmp_path)
-    key = secrets.token_hex(16)
-    state = await storage.create(key)
-    digest = SlowDigest(0.5)
-    fds = open_fds()
+    target, digest = local_object, SlowDigest(0.5)
 
     async def body() -> AsyncIterator[bytes]:
         # The second block arrives while the first is still being hashed and written, so the
@@ -155,12 +163,10 @@ async def test_an_append_cancelled_while_waiting_for_its_write_lets_it_finish(
         await asyncio.sleep(3600)
         yield b"never"
 
-    task = asyncio.create_task(storage.append(key, state, 0, body(), [digest]))
+    task = asyncio.create_task(target.storage.append(target.key, target.state, 0, body(), [digest]))
     await asyncio.to_thread(digest.busy.wait)
     await asyncio.sleep(0.05)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert digest.updates_finished == 1
-    assert open_fds() == fds
-    assert storage.path(key).stat().st_size == IO_BLOCK
+    assert_settled_after_one_block(target, digest)
