@@ -1,31 +1,40 @@
 """Evidence upload throughput against the disk, and the server's memory while it streams.
 
-Run from the repository root: `.venv/bin/python bench/evidence_upload.py` (1 GiB per backend by
-default; `--size-mib`, `--chunk-mib`, `--backends`, `--rounds`; --help).
+Run from the repository root: `.venv/bin/python bench/evidence_upload.py` (1 GiB per backend and
+3 rounds by default; `--size-mib`, `--chunk-mib`, `--part-mib`, `--backends`, `--rounds`,
+`--s3-endpoint`; --help).
 
 One embedded PostgreSQL in a temporary folder, migrated, a secret key, and `tipline serve`
 itself (granian, one worker, `python -m server.cli serve`) on a loopback port, once per backend:
 
 - local: `TIPLINE_EVIDENCE_STORAGE=local`, the folder in the same temporary directory (so on the
-  same disk as the baseline below);
+  same disk as the baselines below);
 - s3: `TIPLINE_EVIDENCE_STORAGE=s3` against moto's standalone server (`moto[server]`) on
-  loopback. moto keeps objects in its own memory and is a test double of S3's protocol, not of
-  its speed: this measures the server's path (parts, tail objects, completion) and its memory,
-  while the throughput is bounded by moto's. Point `--s3-endpoint` at MinIO for a real figure.
+  loopback, a Python test double of S3's protocol, not of its speed: its throughput bounds this
+  row's. `--s3-endpoint` points at another S3-compatible store instead.
 
 The first investigator (who may upload their own material) logs in through the reference client
 and uploads an age file (random plaintext of `--size-mib`, encrypted up front, untimed: the
 server completes only age ciphertext) with `EvidenceClient.upload` (tus PATCHes of
 `--chunk-mib`, DPoP proof per request, no per-chunk checksum; the server hashes everything and
-checks the whole-file SHA-256 on completion). The baseline copies the same file, from the page
-cache, to a new file on the same disk in 1 MiB blocks with one fsync at the end: what writing
-the bytes costs without HTTP, tus, hashing or the database. Ratio = baseline time / upload time
-(1.0 = as fast as the disk; the issue's target is >= 0.5).
+checks the whole-file SHA-256 on completion). Each round, one step after the other:
+
+- disk copy (the target's baseline): the same file, from the page cache, to a new file on the
+  same disk in 1 MiB blocks with one fsync at the end, as `cp` and `sync` would;
+- server-style copy: the same, written the way the local backend writes (early writeback of
+  each block, then one fdatasync): the disk driven as hard as the server drives it;
+- store direct (s3 only): the same bytes straight to the same bucket with aiobotocore and the
+  same part size: what the store itself takes;
+- the upload.
+
+Ratio = baseline time / upload time, per round (1.0 = as fast as the baseline; the issue's
+target is >= 0.5 against the disk copy); the table shows the median of the rounds (min..max).
 
 Server memory: the resident set of the server's whole process tree (granian's supervisor and
 worker) is sampled every 20 ms; growth = peak during the upload - the value just before it
 (target < 64 MiB), after a 1 MiB warm-up upload (the S3 client and its service model load on
-first use). Everything started here is stopped at the end.
+first use). CPU seconds during the upload: the server's process tree, this process (the client
+and the sampler) and the whole machine. Everything started here is stopped at the end.
 """
 
 from __future__ import annotations
