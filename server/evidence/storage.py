@@ -22,12 +22,13 @@ import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypeVar
 
 import msgspec
 
 from server.settings import Settings
 
+_T = TypeVar("_T")
 _KEY = re.compile(r"^[0-9a-f]{32}$")
 # Local writes and reads move this much per thread hop: large enough that the hop is noise,
 # small enough to be a bounded buffer.
@@ -136,7 +137,7 @@ class LocalStorage:
         chunks: AsyncIterator[bytes],
         digests: Sequence[Digest] = (),
     ) -> Appended:
-        fd = await asyncio.to_thread(_open_truncated, self.path(key), offset)
+        fd = await _to_the_end(_open_truncated, self.path(key), offset, abandon=os.close)
         written = 0
         writes = _OneInFlight()
         try:
@@ -150,7 +151,7 @@ class LocalStorage:
             await writes.wait()
             # Durable before the offset is committed: a crash must never leave the database
             # promising bytes the disk lost.
-            await asyncio.to_thread(os.fdatasync, fd)
+            await _to_the_end(os.fdatasync, fd)
         finally:
             try:
                 await writes.settle()
@@ -489,16 +490,39 @@ class _OneInFlight:
         job, self._job = self._job, None
         if job is None:
             return
-        cancelled = False
-        while not job.done():
-            try:
-                await asyncio.wait({job})
-            except asyncio.CancelledError:
-                cancelled = True
+        cancelled = await _outlast(job)
         if not job.cancelled():
             job.exception()  # retrieved: the failure that brought us here is being raised
         if cancelled:
             raise asyncio.CancelledError
+
+
+async def _outlast(job: asyncio.Future[Any]) -> bool:
+    """Waits for `job` to end whatever happens to the caller meanwhile; True if the caller was
+    cancelled during the wait (it re-raises once it has cleaned up)."""
+    cancelled = False
+    while not job.done():
+        try:
+            await asyncio.wait({job})
+        except asyncio.CancelledError:
+            cancelled = True
+    return cancelled
+
+
+async def _to_the_end(
+    function: Callable[..., _T], *args: Any, abandon: Callable[[_T], object] | None = None
+) -> _T:
+    """`function(*args)` in a worker thread. A caller cancelled meanwhile still waits for the
+    thread to finish before the cancellation goes on, so no file operation outlives the request
+    that started it; `abandon` undoes a result nobody will receive (closes an opened file)."""
+    job = asyncio.ensure_future(asyncio.to_thread(function, *args))
+    try:
+        return await asyncio.shield(job)
+    except asyncio.CancelledError:
+        await _outlast(job)
+        if abandon is not None and not job.cancelled() and job.exception() is None:
+            abandon(job.result())
+        raise
 
 
 async def _blocks(chunks: AsyncIterator[bytes], size: int) -> AsyncIterator[list[bytes]]:

@@ -21,6 +21,7 @@ from server.evidence.storage import (
     IO_BLOCK,
     LocalStorage,
     Storage,
+    _to_the_end,
     storage_from_settings,
 )
 from server.settings import Settings
@@ -170,3 +171,25 @@ async def test_an_append_cancelled_while_waiting_for_its_write_lets_it_finish(
     with pytest.raises(asyncio.CancelledError):
         await task
     assert_settled_after_one_block(target, digest)
+
+
+async def test_a_cancelled_file_operation_is_waited_for_and_its_result_undone() -> None:
+    # What opening (and truncating) the file and the closing fdatasync run under: the caller's
+    # cancellation waits for the thread, and an opened descriptor nobody receives is closed.
+    finished = threading.Event()
+    abandoned: list[int] = []
+
+    def slow_open() -> int:
+        time.sleep(0.3)
+        finished.set()
+        return 42
+
+    task = asyncio.create_task(_to_the_end(slow_open, abandon=abandoned.append))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert finished.is_set()
+    assert abandoned == [42]
+    assert await _to_the_end(slow_open, abandon=abandoned.append) == 42
+    assert abandoned == [42]
