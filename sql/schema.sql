@@ -825,11 +825,16 @@ CREATE TABLE tipline.evidence_decoys (
     account_id uuid NOT NULL,
     attachment_id uuid NOT NULL,
     upload_length bigint NOT NULL,
-    upload_offset bigint NOT NULL,
-    expires_at timestamp with time zone,
+    declared_sha256 text NOT NULL,
+    upload_offset bigint DEFAULT 0 NOT NULL,
+    status text DEFAULT 'uploading'::text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
     touched_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
     CONSTRAINT evidence_decoys_check CHECK (((upload_offset >= 0) AND (upload_offset <= upload_length))),
-    CONSTRAINT evidence_decoys_check1 CHECK (((upload_offset = upload_length) = (expires_at IS NULL))),
+    CONSTRAINT evidence_decoys_check1 CHECK (((status <> 'complete'::text) OR (upload_offset = upload_length))),
+    CONSTRAINT evidence_decoys_declared_sha256_check CHECK ((declared_sha256 ~ '^[0-9a-f]{64}$'::text)),
+    CONSTRAINT evidence_decoys_status_check CHECK ((status = ANY (ARRAY['uploading'::text, 'complete'::text, 'deleted'::text]))),
     CONSTRAINT evidence_decoys_upload_length_check CHECK ((upload_length > 0))
 );
 
@@ -1273,7 +1278,7 @@ CREATE INDEX events_audience_account_idx ON tipline.events USING btree (audience
 
 CREATE INDEX events_audience_role_idx ON tipline.events USING btree (audience_role, id) WHERE (audience_role IS NOT NULL);
 
-CREATE INDEX evidence_decoys_expiry_idx ON tipline.evidence_decoys USING btree (expires_at) WHERE (expires_at IS NOT NULL);
+CREATE INDEX evidence_decoys_expiry_idx ON tipline.evidence_decoys USING btree (expires_at) WHERE (status = 'uploading'::text);
 
 CREATE INDEX evidence_decoys_recent_idx ON tipline.evidence_decoys USING btree (account_id, touched_at DESC);
 
@@ -1559,9 +1564,9 @@ ALTER TABLE tipline.evidence_decoys ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY evidence_decoys_own ON tipline.evidence_decoys USING ((tipline.current_is_duress() AND (account_id = tipline.current_account_id()))) WITH CHECK ((tipline.current_is_duress() AND (account_id = tipline.current_account_id())));
 
-CREATE POLICY evidence_decoys_sweep ON tipline.evidence_decoys FOR DELETE USING (((tipline.current_app_role() = 'evidence_sweeper'::text) AND (expires_at <= now())));
+CREATE POLICY evidence_decoys_sweep ON tipline.evidence_decoys FOR UPDATE USING (((tipline.current_app_role() = 'evidence_sweeper'::text) AND (status = 'uploading'::text) AND (expires_at <= now()))) WITH CHECK (((tipline.current_app_role() = 'evidence_sweeper'::text) AND (status = 'deleted'::text)));
 
-CREATE POLICY evidence_decoys_sweep_read ON tipline.evidence_decoys FOR SELECT USING (((tipline.current_app_role() = 'evidence_sweeper'::text) AND (expires_at <= now())));
+CREATE POLICY evidence_decoys_sweep_read ON tipline.evidence_decoys FOR SELECT USING (((tipline.current_app_role() = 'evidence_sweeper'::text) AND (status = ANY (ARRAY['uploading'::text, 'deleted'::text])) AND (expires_at <= now())));
 
 ALTER TABLE tipline.invites ENABLE ROW LEVEL SECURITY;
 
@@ -1815,9 +1820,9 @@ GRANT USAGE ON SEQUENCE tipline.events_id_seq TO tipline_app;
 
 GRANT SELECT,INSERT,DELETE ON TABLE tipline.evidence_decoys TO tipline_app;
 
-GRANT UPDATE(upload_length) ON TABLE tipline.evidence_decoys TO tipline_app;
-
 GRANT UPDATE(upload_offset) ON TABLE tipline.evidence_decoys TO tipline_app;
+
+GRANT UPDATE(status) ON TABLE tipline.evidence_decoys TO tipline_app;
 
 GRANT UPDATE(expires_at) ON TABLE tipline.evidence_decoys TO tipline_app;
 

@@ -73,10 +73,15 @@ class Quota(msgspec.Struct, frozen=True):
 
 
 class DecoyRow(msgspec.Struct, frozen=True):
-    attachment_id: UUID
+    """What a duress session was told about an upload, shaped as the UploadRow it stands for."""
+
+    id: UUID
     upload_length: int
+    declared_sha256: str
     upload_offset: int
-    expires_at: datetime | None
+    status: str
+    expires_at: datetime
+    expired: bool
 
 
 class CitedRow(msgspec.Struct, frozen=True):
@@ -279,30 +284,51 @@ async def decoy(conn: Connection, account_id: UUID, attachment_id: UUID) -> Deco
     return to_struct(row, DecoyRow) if row else None
 
 
-async def put_decoy(
+async def insert_decoy(
     conn: Connection,
     *,
     account_id: UUID,
     attachment_id: UUID,
     upload_length: int,
-    upload_offset: int,
+    declared_sha256: str,
     ttl_s: int,
     keep: int,
-) -> datetime | None:
-    expires_at: datetime | None = await conn.fetchval(
-        query("evidence.put_decoy"),
+) -> datetime:
+    expires_at: datetime = await conn.fetchval(
+        query("evidence.insert_decoy"),
         account_id,
         attachment_id,
         upload_length,
-        upload_offset,
+        declared_sha256,
         float(ttl_s),
     )
     await conn.execute(query("evidence.trim_decoys"), account_id, keep)
     return expires_at
 
 
-async def drop_decoy(conn: Connection, account_id: UUID, attachment_id: UUID) -> None:
-    await conn.execute(query("evidence.drop_decoy"), account_id, attachment_id)
+async def advance_decoy(
+    conn: Connection,
+    *,
+    account_id: UUID,
+    attachment_id: UUID,
+    old_offset: int,
+    new_offset: int,
+    ttl_s: int,
+) -> datetime | None:
+    expires_at: datetime | None = await conn.fetchval(
+        query("evidence.advance_decoy"),
+        account_id,
+        attachment_id,
+        old_offset,
+        new_offset,
+        float(ttl_s),
+    )
+    return expires_at
+
+
+async def retire_decoy(conn: Connection, account_id: UUID, attachment_id: UUID) -> bool:
+    retired = await conn.fetchval(query("evidence.retire_decoy"), account_id, attachment_id)
+    return retired is not None
 
 
 async def sweep_decoys(conn: Connection) -> None:

@@ -220,7 +220,7 @@ async def _not_found(
     return NotFound(detail)
 
 
-def _upload_of(row: queries.UploadRow) -> Upload:
+def _upload_of(row: queries.UploadRow | queries.DecoyRow) -> Upload:
     return Upload(
         attachment_id=row.id,
         offset=row.upload_offset,
@@ -230,7 +230,7 @@ def _upload_of(row: queries.UploadRow) -> Upload:
     )
 
 
-def _retried(existing: queries.UploadRow, new: NewUpload) -> Upload:
+def _retried(existing: queries.UploadRow | queries.DecoyRow, new: NewUpload) -> Upload:
     if (
         existing.status in OPEN
         and not existing.expired
@@ -266,13 +266,7 @@ async def create_upload(
         # Could never fit in a day's allowance, so waiting (429) would not help.
         raise PayloadTooLarge("The attachment is larger than an account may upload in a day")
     if principal.duress:
-        # A coerced phone sees its upload accepted; nothing is stored (as for reports).
-        known = await _decoy(pool, principal, new.attachment_id)
-        if known is None:
-            return await _record_decoy(ctx, pool, principal, new.attachment_id, new.length, 0)
-        if not known.complete and known.length == new.length:
-            return known
-        raise Conflict("This attachment id is already in use")
+        return await _create_decoy(ctx, pool, principal, new)
     # Cheap checks first, so a retry or a refusal never costs a storage object.
     async with acting_as(pool, principal) as conn:
         existing = await queries.own_upload(conn, new.attachment_id, principal.account_id)
@@ -339,9 +333,15 @@ async def create_upload(
     raise Conflict("This attachment id is already in use")
 
 
-async def _own_row(pool: db.Pool, principal: Principal, attachment_id: UUID) -> queries.UploadRow:
+async def _own_row(
+    pool: db.Pool, principal: Principal, attachment_id: UUID
+) -> queries.UploadRow | queries.DecoyRow:
     async with acting_as(pool, principal) as conn:
-        row = await queries.own_upload(conn, attachment_id, principal.account_id)
+        row: queries.UploadRow | queries.DecoyRow | None = (
+            await queries.decoy(conn, principal.account_id, attachment_id)
+            if principal.duress
+            else await queries.own_upload(conn, attachment_id, principal.account_id)
+        )
     if row is None or row.status == "deleted" or (row.status in OPEN and row.expired):
         raise await _not_found(pool, principal, attachment_id, "No such upload")
     return row
@@ -351,11 +351,6 @@ async def upload_state(
     ctx: EvidenceContext, pool: db.Pool, principal: Principal, attachment_id: UUID
 ) -> Upload:
     """tus HEAD. An upload whose completion was cut short is finished here first."""
-    if principal.duress:
-        decoy = await _decoy(pool, principal, attachment_id)
-        if decoy is None:
-            raise NotFound("No such upload")
-        return decoy
     row = await _own_row(pool, principal, attachment_id)
     if row.status == "finalizing":
         return await _resume_completion(ctx, pool, principal, attachment_id)
@@ -398,7 +393,7 @@ async def append(
     async with ctx.patch_slot():
         if principal.duress:
             return await _swallow(
-                ctx, pool, principal, attachment_id, offset, chunks, content_length
+                ctx, pool, principal, attachment_id, offset, chunks, content_length, checksum
             )
         return await _append(
             ctx,
@@ -552,46 +547,74 @@ async def _swallow(
     offset: int,
     chunks: AsyncIterator[bytes],
     content_length: int | None,
+    checksum: Checksum | None,
 ) -> Upload:
     """A duress session's PATCH: read and drop the body (bounded), answer as if stored."""
     known = await upload_state(ctx, pool, principal, attachment_id)
     limit = _patch_limit(ctx.settings, known, offset, content_length)
+    chunk_hash = _checksum_hasher(checksum[0]) if checksum is not None else None
     received = 0
     async for chunk in chunks:
         received += len(chunk)
         if received > limit:
             raise PayloadTooLarge("The chunk is larger than the upload or the PATCH limit")
-    return await _record_decoy(ctx, pool, principal, attachment_id, known.length, offset + received)
-
-
-async def _decoy(pool: db.Pool, principal: Principal, attachment_id: UUID) -> Upload | None:
+        if chunk_hash is not None:
+            chunk_hash.update(chunk)
+    if (
+        chunk_hash is not None
+        and checksum is not None
+        and not hmac.compare_digest(chunk_hash.digest(), checksum[1])
+    ):
+        raise ChecksumMismatch(headers=_offset_header(offset))
+    new_offset = offset + received
     async with acting_as(pool, principal) as conn:
-        row = await queries.decoy(conn, principal.account_id, attachment_id)
-    if row is None:
-        return None
-    complete = row.upload_offset == row.upload_length
-    return Upload(attachment_id, row.upload_offset, row.upload_length, row.expires_at, complete)
-
-
-async def _record_decoy(
-    ctx: EvidenceContext,
-    pool: db.Pool,
-    principal: Principal,
-    attachment_id: UUID,
-    length: int,
-    offset: int,
-) -> Upload:
-    async with acting_as(pool, principal) as conn:
-        expires_at = await queries.put_decoy(
+        expires_at = await queries.advance_decoy(
             conn,
             account_id=principal.account_id,
             attachment_id=attachment_id,
-            upload_length=length,
-            upload_offset=offset,
+            old_offset=offset,
+            new_offset=new_offset,
             ttl_s=ctx.settings.evidence_upload_ttl_s,
-            keep=DECOYS_PER_ACCOUNT,
         )
-    return Upload(attachment_id, offset, length, expires_at, complete=offset == length)
+    if expires_at is None:
+        raise Conflict("The upload was taken over or removed")
+    complete = new_offset == known.length
+    return Upload(
+        attachment_id, new_offset, known.length, None if complete else expires_at, complete
+    )
+
+
+async def _create_decoy(
+    ctx: EvidenceContext, pool: db.Pool, principal: Principal, new: NewUpload
+) -> Upload:
+    """A duress session's tus creation: nothing is stored, but the same rules answer it (a
+    retried creation, the quotas, an id already used)."""
+    settings = ctx.settings
+    async with acting_as(pool, principal) as conn:
+        await queries.lock_quota(conn, principal.account_id)
+        existing = await queries.decoy(conn, principal.account_id, new.attachment_id)
+        if existing is None:
+            _check_quota(
+                settings,
+                await queries.quota(
+                    conn,
+                    principal.account_id,
+                    upload_length=new.length,
+                    max_bytes_per_day=settings.evidence_max_bytes_per_day,
+                ),
+                new.length,
+            )
+            expires_at = await queries.insert_decoy(
+                conn,
+                account_id=principal.account_id,
+                attachment_id=new.attachment_id,
+                upload_length=new.length,
+                declared_sha256=new.ciphertext_sha256,
+                ttl_s=settings.evidence_upload_ttl_s,
+                keep=DECOYS_PER_ACCOUNT,
+            )
+            return Upload(new.attachment_id, 0, new.length, expires_at, complete=False)
+    return _retried(existing, new)
 
 
 async def _read_prefix(storage: Storage, key: str, length: int) -> bytes:
@@ -755,13 +778,13 @@ async def terminate(
 ) -> None:
     """tus termination of an unfinished upload; complete evidence is never deleted this way."""
     if principal.duress:
-        known = await _decoy(pool, principal, attachment_id)
-        if known is None:
-            raise NotFound("No such upload")
-        if known.complete:
-            raise Conflict("A complete attachment is evidence and cannot be terminated")
         async with acting_as(pool, principal) as conn:
-            await queries.drop_decoy(conn, principal.account_id, attachment_id)
+            decoy = await queries.decoy(conn, principal.account_id, attachment_id)
+            decoy_retired = await queries.retire_decoy(conn, principal.account_id, attachment_id)
+        if decoy is not None and decoy.status == "complete":
+            raise Conflict("A complete attachment is evidence and cannot be terminated")
+        if not decoy_retired:
+            raise NotFound("No such upload")
         return
     async with acting_as(pool, principal) as conn:
         row = await queries.own_upload(conn, attachment_id, principal.account_id)
@@ -788,7 +811,7 @@ async def terminate(
 
 async def sweep_expired(ctx: EvidenceContext, pool: db.Pool) -> int:
     """Deletes abandoned uploads (tus expiration) with their stored bytes; returns how many.
-    Expired duress decoys go too (nothing stored, nothing to count)."""
+    Expired duress decoys are retired too (nothing stored, nothing to count)."""
     async with db.transaction(pool, role=SWEEPER_ROLE) as conn:
         await queries.sweep_decoys(conn)
     swept = 0

@@ -19,7 +19,12 @@ RETURNING expires_at;
 -- name: quota
 -- An owner's open uploads and bytes declared in the last day, and when each limit frees up.
 WITH mine AS (
+    -- Row-level security shows a real session only attachments and a duress session only its
+    -- decoys, so each is held to the same limits by the same query.
     SELECT id, status, upload_length, created_at, expires_at FROM attachments WHERE owner_id = $1
+    UNION ALL
+    SELECT attachment_id, status, upload_length, created_at, expires_at FROM evidence_decoys
+    WHERE account_id = $1
 ), today AS (
     SELECT created_at,
            sum(upload_length) OVER (ORDER BY created_at, id ROWS UNBOUNDED PRECEDING) AS aged_out,
@@ -145,21 +150,17 @@ FROM attachments
 WHERE id = ANY($1::uuid[]);
 
 -- name: decoy
--- What a duress session was told about one of its uploads; an expired unfinished one is gone.
-SELECT attachment_id, upload_length, upload_offset, expires_at
+-- What a duress session was told about one of its uploads, shaped as own_upload is.
+SELECT attachment_id AS id, upload_length, declared_sha256, upload_offset, status, expires_at,
+       expires_at <= now() AS expired
 FROM evidence_decoys
-WHERE account_id = $1 AND attachment_id = $2 AND (expires_at IS NULL OR expires_at > now());
+WHERE account_id = $1 AND attachment_id = $2;
 
--- name: put_decoy
--- Records (or moves on) a duress session's upload: unfinished ones expire $4 seconds from now.
-INSERT INTO evidence_decoys (account_id, attachment_id, upload_length, upload_offset, expires_at)
-VALUES ($1, $2, $3::bigint, $4::bigint,
-        CASE WHEN $4::bigint < $3::bigint THEN now() + make_interval(secs => $5) END)
-ON CONFLICT (account_id, attachment_id) DO UPDATE
-    SET upload_length = EXCLUDED.upload_length,
-        upload_offset = EXCLUDED.upload_offset,
-        expires_at = EXCLUDED.expires_at,
-        touched_at = clock_timestamp()
+-- name: insert_decoy
+-- A duress session's new upload (the caller holds lock_quota and checked the quota).
+INSERT INTO evidence_decoys (account_id, attachment_id, upload_length, declared_sha256,
+                             expires_at)
+VALUES ($1, $2, $3::bigint, $4, now() + make_interval(secs => $5))
 RETURNING expires_at;
 
 -- name: trim_decoys
@@ -169,10 +170,24 @@ WHERE account_id = $1
   AND attachment_id IN (SELECT attachment_id FROM evidence_decoys WHERE account_id = $1
                         ORDER BY touched_at DESC OFFSET $2);
 
--- name: drop_decoy
--- A duress session's terminated upload.
-DELETE FROM evidence_decoys WHERE account_id = $1 AND attachment_id = $2;
+-- name: advance_decoy
+-- Moves a duress session's upload from offset $3 to $4, as advance does a real one's.
+UPDATE evidence_decoys
+SET upload_offset = $4::bigint,
+    status = CASE WHEN $4::bigint = upload_length THEN 'complete' ELSE 'uploading' END,
+    expires_at = now() + make_interval(secs => $5),
+    touched_at = clock_timestamp()
+WHERE account_id = $1 AND attachment_id = $2 AND status = 'uploading'
+  AND upload_offset = $3::bigint AND expires_at > now()
+RETURNING expires_at;
+
+-- name: retire_decoy
+-- A duress session's terminated upload: gone for HEAD and PATCH, its id still taken.
+UPDATE evidence_decoys SET status = 'deleted', touched_at = clock_timestamp()
+WHERE account_id = $1 AND attachment_id = $2 AND status = 'uploading'
+RETURNING attachment_id;
 
 -- name: sweep_decoys
--- Expired unfinished decoys, for the evidence sweeper.
-DELETE FROM evidence_decoys WHERE expires_at <= now();
+-- Expired unfinished decoys, retired by the evidence sweeper as real uploads are.
+UPDATE evidence_decoys SET status = 'deleted'
+WHERE status = 'uploading' AND expires_at <= now();

@@ -18,8 +18,8 @@ from tests.evidence.conftest import Desk, Tus, age_blob
 from tests.evidence.test_hardening import duress_session
 
 DECOY_INSERT = (
-    "INSERT INTO evidence_decoys (account_id, attachment_id, upload_length, upload_offset,"
-    " expires_at) VALUES ($1, $2, 10, 0, now() + make_interval(secs => $3))"
+    "INSERT INTO evidence_decoys (account_id, attachment_id, upload_length, declared_sha256,"
+    " expires_at) VALUES ($1, $2, 10, repeat('0', 64), now() + make_interval(secs => $3))"
 )
 
 
@@ -57,8 +57,8 @@ async def test_a_duress_upload_answers_the_same_on_another_server_process(desk: 
         rows = await admin.fetch("SELECT * FROM tipline.evidence_decoys")
     finally:
         await admin.close()
-    assert [(r["attachment_id"], r["upload_offset"], r["expires_at"]) for r in rows] == [
-        (attachment_id, 50_000, None)
+    assert [(r["attachment_id"], r["upload_offset"], r["status"]) for r in rows] == [
+        (attachment_id, 50_000, "complete")
     ]
 
 
@@ -90,11 +90,16 @@ async def test_decoys_are_seen_only_by_their_accounts_duress_sessions(desk: Desk
         async with transaction(pool, account_id=mine, role="operative") as conn:
             await conn.execute(DECOY_INSERT, mine, uuid4(), 3600.0)
 
-    # The sweeper removes the expired one only, and cannot read the live one.
-    await sweep_expired(desk.evidence, pool)
+    # The sweeper retires the expired one only (as it retires real uploads), and can neither
+    # read nor change the live one, nor delete anything.
     async with transaction(pool, role=SWEEPER_ROLE) as conn:
-        assert await conn.fetchval("SELECT count(*) FROM evidence_decoys") == 0
-    async with transaction(pool, account_id=mine, role="operative", duress=True) as conn:
         assert [r[0] for r in await conn.fetch("SELECT attachment_id FROM evidence_decoys")] == [
-            live
+            stale
         ]
+        retire_live = "UPDATE evidence_decoys SET status = 'deleted' WHERE attachment_id = $1"
+        assert await conn.execute(retire_live, live) == "UPDATE 0"
+        assert await conn.execute("DELETE FROM evidence_decoys") == "DELETE 0"
+    await sweep_expired(desk.evidence, pool)
+    async with transaction(pool, account_id=mine, role="operative", duress=True) as conn:
+        statuses = dict(await conn.fetch("SELECT attachment_id, status FROM evidence_decoys"))
+    assert statuses == {live: "uploading", stale: "deleted"}

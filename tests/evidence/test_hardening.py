@@ -269,8 +269,14 @@ def test_the_prefix_check_agrees_with_the_whole_file_check() -> None:
         check_age_prefix(b"%PDF-1.7\n" + bytes(5000), 9000, max_recipients=4)
 
 
-async def test_open_uploads_and_declared_bytes_are_limited_per_account(desk: Desk) -> None:
+@pytest.mark.parametrize("coerced", [False, True], ids=["real", "duress"])
+async def test_open_uploads_and_declared_bytes_are_limited_per_account(
+    desk: Desk, coerced: bool
+) -> None:
+    # A duress session meets the same limits with the same answers, though it stores nothing.
     with_settings(desk, evidence_max_open_uploads=2, evidence_max_bytes_per_day=300_000)
+    if coerced:
+        await duress_session(desk)
     tus = Tus(desk.operative)
     data = age_blob(50_000)
     digest = hashlib.sha256(data).hexdigest()
@@ -310,7 +316,7 @@ async def test_open_uploads_and_declared_bytes_are_limited_per_account(desk: Des
         )
     finally:
         await admin.close()
-    assert stored == 4
+    assert stored == (0 if coerced else 4)
     assert (await tus.head(second)).status_code == 200
 
 
@@ -324,7 +330,7 @@ async def test_concurrent_creations_cannot_both_take_the_last_slot(desk: Desk) -
     assert statuses == [201, 429, 429, 429, 429, 429]
     admin = await asyncpg.connect(desk.admin_url)
     try:
-        assert await admin.fetchval("SELECT count(*) FROM tipline.attachments") == 1
+        assert await admin.fetchval("SELECT count(*) FROM tipline.attachments") == 2
     finally:
         await admin.close()
     # The refused creations left no storage object behind.
@@ -492,7 +498,10 @@ async def duress_session(desk: Desk) -> None:
     operative.session = await operative.client.login(operative.handle, duress, operative.totp())
 
 
-def shape(response: httpx.Response) -> tuple[int, set[str], str | None, str | None]:
+Seen = tuple[int, set[str], str | None, str | None]
+
+
+def shape(response: httpx.Response) -> Seen:
     varying = {"date", "x-request-id", "content-length"}
     return (
         response.status_code,
@@ -506,7 +515,7 @@ async def test_a_duress_head_looks_like_a_real_one(desk: Desk) -> None:
     data = age_blob(20_000)
     digest = hashlib.sha256(data).hexdigest()
 
-    async def journey(tus: Tus) -> list[tuple[int, set[str], str | None, str | None]]:
+    async def journey(tus: Tus) -> list[Seen]:
         attachment_id, created = await tus.create(len(data), digest)
         assert created.status_code == 201
         seen = [shape(await tus.head(attachment_id))]
@@ -517,18 +526,54 @@ async def test_a_duress_head_looks_like_a_real_one(desk: Desk) -> None:
         assert (await tus.patch(attachment_id, 7000, data[7000:])).status_code == 204
         seen.append(shape(await tus.head(attachment_id)))
         seen.append(shape(await tus.head(uuid4())))
-        unknown = await tus.patch(uuid4(), 0, data[:10])
-        seen.append((unknown.status_code, set(), unknown.headers.get("Upload-Offset"), None))
+
+        def status(response: httpx.Response) -> Seen:
+            return (response.status_code, set(), response.headers.get("Upload-Offset"), None)
+
+        seen.append(status(await tus.patch(uuid4(), 0, data[:10])))
+        # A second upload: a retried creation declaring another digest, a chunk with a wrong
+        # checksum, termination, then the id again (still taken), HEAD and DELETE after it.
+        other = age_blob(9_000)
+        second, created = await tus.create(len(other), hashlib.sha256(other).hexdigest())
+        assert created.status_code == 201
+        _, again = await tus.create(len(other), "0" * 64, attachment_id=second)
+        seen.append(status(again))
+        bad_sum = checksum(other[:100] + b"x")
+        seen.append(status(await tus.patch(second, 0, other[:100], with_checksum=bad_sum)))
+        seen.append(shape(await tus.head(second)))
+        seen.append(status(await tus.request("DELETE", f"/v1/uploads/{second}")))
+        _, reused = await tus.create(
+            len(other), hashlib.sha256(other).hexdigest(), attachment_id=second
+        )
+        seen.append(status(reused))
+        seen.append(shape(await tus.head(second)))
+        seen.append(status(await tus.request("DELETE", f"/v1/uploads/{second}")))
+        seen.append(status(await tus.request("DELETE", f"/v1/uploads/{attachment_id}")))
         return seen
 
     real = await journey(Tus(desk.operative))
     await duress_session(desk)
     coerced = await journey(Tus(desk.operative))
     assert coerced == real
-    assert [s[0] for s in real] == [200, 200, 409, 200, 404, 404]
+    assert [s[0] for s in real] == [
+        200,
+        200,
+        409,
+        200,
+        404,
+        404,
+        409,
+        460,
+        200,
+        204,
+        409,
+        404,
+        404,
+        409,
+    ]
     admin = await asyncpg.connect(desk.admin_url)
     try:
-        assert await admin.fetchval("SELECT count(*) FROM tipline.attachments") == 1
+        assert await admin.fetchval("SELECT count(*) FROM tipline.attachments") == 2
     finally:
         await admin.close()
 
