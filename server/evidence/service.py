@@ -66,7 +66,7 @@ SUBJECT: Final = "attachment"
 SWEEP_BATCH: Final = 100
 DIGEST_CACHE_ENTRIES: Final = 1024
 # A duress session's uploads are remembered (lengths and offsets) up to this many per account,
-# least recently used first out: a coerced phone cannot grow the table.
+# least recently written first out: a coerced phone cannot grow the table.
 DECOYS_PER_ACCOUNT: Final = 256
 DAY_S: Final = 86_400
 # States in which an upload still belongs to its uploader's tus session.

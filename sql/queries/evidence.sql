@@ -164,7 +164,7 @@ VALUES ($1, $2, $3::bigint, $4, now() + make_interval(secs => $5))
 RETURNING expires_at;
 
 -- name: trim_decoys
--- Keeps an account's $2 most recently used decoys: a coerced phone cannot grow the table.
+-- Keeps an account's $2 most recently written decoys: a coerced phone cannot grow the table.
 DELETE FROM evidence_decoys
 WHERE account_id = $1
   AND attachment_id IN (SELECT attachment_id FROM evidence_decoys WHERE account_id = $1
