@@ -477,12 +477,7 @@ async def _append(
             metered(),
             [digest for digest in (chunk_hash, running) if digest is not None],
         )
-        if (
-            chunk_hash is not None
-            and checksum is not None
-            and not hmac.compare_digest(chunk_hash.digest(), checksum[1])
-        ):
-            raise ChecksumMismatch(headers=_offset_header(offset))
+        _check_chunk(checksum, chunk_hash, offset)
     except BaseException:
         # The old state stays valid (storage contract): the chunk is simply not recorded.
         async with acting_as(pool, principal) as conn:
@@ -531,6 +526,12 @@ async def _renew(
             raise Conflict("The upload was taken over or removed")
 
 
+def _check_chunk(checksum: Checksum | None, chunk_hash: Any, offset: int) -> None:
+    """460, the offset unmoved, unless the chunk hashed to its declared Upload-Checksum."""
+    if checksum is not None and not hmac.compare_digest(chunk_hash.digest(), checksum[1]):
+        raise ChecksumMismatch(headers=_offset_header(offset))
+
+
 def _checksum_hasher(algorithm: str) -> Any:
     # tus checksum extension: sha1 is required of servers. It guards against corruption in
     # transit only; the evidence's identity is the whole-file SHA-256.
@@ -560,12 +561,7 @@ async def _swallow(
             raise PayloadTooLarge("The chunk is larger than the upload or the PATCH limit")
         if chunk_hash is not None:
             chunk_hash.update(chunk)
-    if (
-        chunk_hash is not None
-        and checksum is not None
-        and not hmac.compare_digest(chunk_hash.digest(), checksum[1])
-    ):
-        raise ChecksumMismatch(headers=_offset_header(offset))
+    _check_chunk(checksum, chunk_hash, offset)
     new_offset = offset + received
     async with acting_as(pool, principal) as conn:
         expires_at = await queries.advance_decoy(
